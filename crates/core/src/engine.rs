@@ -1,0 +1,4 @@
+//! The engine facade every client goes through.
+
+/// The engine.
+pub struct Engine {}

@@ -1,0 +1,1 @@
+//! TODO: preview_config

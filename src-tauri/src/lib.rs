@@ -1,0 +1,1 @@
+//! Branchyard desktop shell.

@@ -1,0 +1,2 @@
+//! Branchyard desktop app.
+fn main() {}
