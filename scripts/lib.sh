@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Shared by scripts/setup, scripts/run and scripts/test: make a bare Debian machine ready.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+MUSL_TARGET=x86_64-unknown-linux-musl
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Debian packages: Docker, musl for the static gateway, busybox for test images,
+# docker-compose 1.29 as the benchmark's peer, and Tauri's system libraries.
+APT_PACKAGES=(docker.io docker-compose musl-tools busybox-static git pkg-config libssl-dev
+  libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev libsoup-3.0-dev
+  xvfb xauth dbus-x11 webkit2gtk-driver curl)
+
+ensure_packages() {
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+ensure_rust_target() {
+  rustup target list --installed 2>/dev/null | grep -qx "$MUSL_TARGET" || {
+    log "adding rust target $MUSL_TARGET"
+    rustup target add "$MUSL_TARGET"
+  }
+}
+
+# No systemd on these machines: start dockerd ourselves when nothing answers.
+ensure_docker() {
+  if docker info >/dev/null 2>&1; then return 0; fi
+  log "starting dockerd"
+  as_root sh -c 'nohup dockerd >/tmp/dockerd.log 2>&1 &'
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  echo "dockerd did not come up; see /tmp/dockerd.log" >&2
+  tail -20 /tmp/dockerd.log >&2 || true
+  return 1
+}
+
+# The gateway runs FROM scratch, so it must be a static musl binary.
+build_gateway() {
+  log "building the gateway (static musl binary)"
+  (cd "$ROOT" && cargo build -q -p branchyard-gateway --release --target "$MUSL_TARGET")
+}
+
+setup_all() {
+  ensure_packages
+  ensure_rust_target
+  ensure_docker
+  build_gateway
+}
