@@ -38,6 +38,8 @@ use State::*;
 /// Every allowed `(from, to)` pair; anything else is a bug or a race and is refused.
 const ALLOWED: &[(State, State)] = &[
     (Pending, Preparing),
+    // A run interrupted before it began.
+    (Pending, Failed),
     (Preparing, Building),
     (Preparing, Starting),
     (Preparing, Failed),
