@@ -1,6 +1,8 @@
 //! Native compose: load (YAML → [`model::Project`]), plan, apply on bollard.
 
+pub mod apply;
 pub mod model;
+pub mod plan;
 
 use crate::error::Code;
 

@@ -3,7 +3,7 @@
 mod build;
 mod events;
 mod exec;
-mod labels;
+pub(crate) mod labels;
 mod logs;
 
 use bollard::Docker;
