@@ -1,22 +1,12 @@
 //! Native compose: load (YAML → [`model::Project`]), plan, apply on bollard.
 
 pub mod apply;
+mod error;
+pub mod load;
 pub mod model;
 pub mod plan;
+pub mod safety;
 
-use crate::error::Code;
+pub use error::ComposeError;
+pub use load::{load, LoadOptions};
 
-/// Errors loading, checking or applying a compose project.
-#[derive(Debug, thiserror::Error)]
-pub enum ComposeError {
-    /// Placeholder until the loader lands.
-    #[error("{0}")]
-    Other(String),
-}
-
-impl ComposeError {
-    /// The stable code for this error.
-    pub fn code(&self) -> Code {
-        Code::Config
-    }
-}
