@@ -1,4 +1,228 @@
-//! The engine facade every client goes through.
+//! The engine facade every client goes through: the CLI and the desktop app
+//! call these methods and follow [`Engine::subscribe`]; nothing else touches
+//! the store, Docker, git or the gateway.
 
-/// The engine.
-pub struct Engine {}
+mod compensate;
+mod inspect;
+mod maintain;
+mod operate;
+mod repos;
+mod serve;
+mod up;
+
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, Mutex, OnceCell};
+
+use crate::error::{Error, Result};
+use crate::events::{Event, Events};
+use crate::gateway::{Gateway, GatewaySettings};
+use crate::paths::Home;
+use crate::store::{PreviewRecord, Store};
+
+pub use inspect::{PreviewStatus, PreviewView};
+pub use maintain::{DoctorReport, Orphan};
+pub use repos::BranchView;
+pub use up::UpOptions;
+
+/// How a client names a preview: `<branch-slug>.<repo>` or a repo and a branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PreviewRef {
+    /// `<branch-slug>.<repo>`.
+    Id(String),
+    /// A repository and a branch name.
+    Branch {
+        /// Repository name.
+        repo: String,
+        /// Branch name.
+        branch: String,
+    },
+}
+
+impl PreviewRef {
+    /// From CLI words: one (`feature-x.shop`) or two (`shop feature/x`).
+    pub fn parse(first: &str, second: Option<&str>) -> Self {
+        match second {
+            Some(branch) => PreviewRef::Branch {
+                repo: first.to_string(),
+                branch: branch.to_string(),
+            },
+            None => PreviewRef::Id(first.to_string()),
+        }
+    }
+}
+
+/// Branchyard's engine. Cheap to clone; all clones share one state.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    home: Home,
+    store: Store,
+    events: Events,
+    docker: OnceCell<bollard::Docker>,
+    gateway: Mutex<Option<Gateway>>,
+}
+
+impl Engine {
+    /// Opens the engine on `$BRANCHYARD_HOME` (or the platform data dir).
+    ///
+    /// # Errors
+    /// When the home or its database cannot be opened.
+    pub fn from_env() -> Result<Self> {
+        Self::open(Home::from_env()?)
+    }
+
+    /// Opens the engine on `home`. Docker is connected lazily, on first need.
+    ///
+    /// # Errors
+    /// When the database cannot be opened.
+    pub fn open(home: Home) -> Result<Self> {
+        let store = Store::open(&home.db_path())?;
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                home,
+                store,
+                events: Events::new(1024),
+                docker: OnceCell::new(),
+                gateway: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// Where the engine keeps its state.
+    pub fn home(&self) -> &Home {
+        &self.inner.home
+    }
+
+    /// Every change from now on: states, steps, build output, service status.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    fn emit(&self, e: Event) {
+        self.inner.events.send(e);
+    }
+
+    /// The Docker client, connected on first use.
+    ///
+    /// # Errors
+    /// When Docker is not reachable (the message says how to start it).
+    pub async fn docker(&self) -> Result<&bollard::Docker> {
+        Ok(self
+            .inner
+            .docker
+            .get_or_try_init(crate::docker::connect)
+            .await?)
+    }
+
+    /// Gateway settings from the store (ports), with defaults.
+    pub fn gateway_settings(&self) -> Result<GatewaySettings> {
+        let mut s = GatewaySettings::default();
+        if let Some(p) = self.setting_u16("gateway.http_port")? {
+            s.http_port = p;
+        }
+        if let Some(p) = self.setting_u16("gateway.admin_port")? {
+            s.admin_port = p;
+        }
+        Ok(s)
+    }
+
+    fn setting_u16(&self, key: &str) -> Result<Option<u16>> {
+        match self.store().setting(key)? {
+            None => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| {
+                Error::Invalid(format!("setting {key} = {v:?} is not a port number"))
+            }),
+        }
+    }
+
+    /// Changes a setting (`gateway.http_port`, `gateway.admin_port`).
+    ///
+    /// # Errors
+    /// Unknown key or bad value.
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        match key {
+            "gateway.http_port" | "gateway.admin_port" => {
+                value.parse::<u16>().map_err(|_| {
+                    Error::Invalid(format!("{key} must be a port number, not {value:?}"))
+                })?;
+            }
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "unknown setting {key:?} (known: gateway.http_port, gateway.admin_port)"
+                )))
+            }
+        }
+        Ok(self.store().set_setting(key, value)?)
+    }
+
+    /// The running gateway, started (or rebuilt) on first need.
+    ///
+    /// # Errors
+    /// When Docker or the gateway cannot be brought up.
+    pub async fn gateway(&self) -> Result<Gateway> {
+        let mut slot = self.inner.gateway.lock().await;
+        if let Some(g) = slot.as_ref() {
+            return Ok(g.clone());
+        }
+        let settings = self.gateway_settings()?;
+        let docker = self.docker().await?;
+        let g = crate::gateway::ensure(docker, self.home().root(), &settings).await?;
+        if let Some(port) = g.fell_back() {
+            self.emit(Event::Warning {
+                preview: None,
+                message: format!(
+                    "port {} on 127.0.0.1 is taken: the gateway listens on {port} instead (set another with `branchyard settings set gateway.http_port N`)",
+                    settings.http_port
+                ),
+            });
+        }
+        *slot = Some(g.clone());
+        Ok(g)
+    }
+
+    /// Finds a preview by id or by repo and branch.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] with the previews that do exist.
+    pub fn find_preview(&self, r: &PreviewRef) -> Result<PreviewRecord> {
+        let found = match r {
+            PreviewRef::Id(id) => self.store().preview(id)?,
+            PreviewRef::Branch { repo, branch } => self.store().preview_of(repo, branch)?,
+        };
+        found.ok_or_else(|| {
+            let known: Vec<String> = self
+                .store()
+                .previews()
+                .map(|v| v.into_iter().map(|p| p.id).collect())
+                .unwrap_or_default();
+            let name = match r {
+                PreviewRef::Id(id) => id.clone(),
+                PreviewRef::Branch { repo, branch } => format!("{repo} {branch}"),
+            };
+            Error::NotFound(if known.is_empty() {
+                format!("no preview {name}: there are no previews yet (create one with `branchyard up <repo> <branch>`)")
+            } else {
+                format!("no preview {name}; previews: {}", known.join(", "))
+            })
+        })
+    }
+}
+
+/// Compose project name of a preview: `<repo>--<slug>` (slugs never contain `--`,
+/// so two repos can never produce the same project).
+pub fn project_name(repo: &str, slug: &str) -> String {
+    format!("{repo}--{slug}")
+}
+
+/// Preview id: `<slug>.<repo>`, the same as its host name without `.localhost`.
+pub fn preview_id(repo: &str, slug: &str) -> String {
+    format!("{slug}.{repo}")
+}

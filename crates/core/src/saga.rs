@@ -36,11 +36,6 @@ pub enum Undo {
         /// Network name.
         network: String,
     },
-    /// The preview record this run inserted.
-    DeleteRecord {
-        /// Preview id.
-        preview: String,
-    },
 }
 
 /// Runs compensations; implemented by the engine, which owns Docker, git and the gateway.
@@ -139,7 +134,7 @@ mod tests {
         let store = Store::open(&dir.path().join("db")).unwrap();
         store.acquire_lease("p.r", "up").unwrap().unwrap();
         let mut saga = Saga::new(&store, "p.r");
-        let a = Undo::DeleteRecord { preview: "p.r".into() };
+        let a = Undo::DisconnectGateway { network: "n".into() };
         let b = Undo::RemoveRoutes { hosts: vec!["p.r.localhost".into()] };
         saga.record(a.clone()).unwrap();
         saga.record(b.clone()).unwrap();

@@ -1,0 +1,223 @@
+//! Stop (suspend), start (resume), rebuild and down.
+
+use std::path::PathBuf;
+
+use tracing::Instrument;
+
+use super::up::{blocking, worktree_name, UpOptions};
+use super::{Engine, PreviewRef};
+use crate::compose::apply;
+use crate::error::{Error, Result};
+use crate::git;
+use crate::lifecycle::State;
+use crate::store::PreviewRecord;
+
+/// Options of [`Engine::down`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DownOptions {
+    /// Remove the project's named volumes too.
+    pub volumes: bool,
+    /// Keep the worktree on disk.
+    pub keep_worktree: bool,
+    /// Remove the worktree even with uncommitted changes in it.
+    pub force: bool,
+}
+
+impl Engine {
+    /// Suspends a preview: containers stopped, volumes and worktree kept.
+    ///
+    /// # Errors
+    /// No such preview, busy, or Docker failed.
+    pub async fn stop(&self, r: &PreviewRef) -> Result<PreviewRecord> {
+        let rec = self.find_preview(r)?;
+        let span = tracing::info_span!("stop", preview = %rec.id);
+        async {
+            self.take_lease(&rec.id, "stop").await?;
+            let res = self.stop_held(&rec).await;
+            let _ = self.store().release_lease(&rec.id);
+            res?;
+            self.find_preview(&PreviewRef::Id(rec.id.clone()))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn stop_held(&self, rec: &PreviewRecord) -> Result<()> {
+        let rec = self.find_preview(&PreviewRef::Id(rec.id.clone()))?;
+        if rec.state == State::Stopped {
+            return Ok(());
+        }
+        self.transition(&rec.id, State::Stopping, "stop", "")?;
+        self.store().set_preview_desired(&rec.id, "stopped")?;
+        let docker = self.docker().await?;
+        match apply::stop(docker, &rec.project).await {
+            Ok(_) => self.transition(&rec.id, State::Stopped, "stop", ""),
+            Err(e) => {
+                let _ = self.transition(&rec.id, State::Failed, "stop", &e.to_string());
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Resumes a stopped preview (or retries a failed one) at the commit it had.
+    ///
+    /// # Errors
+    /// No such preview, busy, or a service failed to start.
+    pub async fn start(&self, r: &PreviewRef) -> Result<PreviewRecord> {
+        let rec = self.find_preview(r)?;
+        match rec.state {
+            State::Ready => return Ok(rec),
+            State::Stopped => {}
+            // A failed preview's containers may be gone: run the whole path again.
+            _ => {
+                return self
+                    .up(&rec.repo, &rec.branch, &UpOptions::default())
+                    .await
+            }
+        }
+        let span = tracing::info_span!("start", preview = %rec.id);
+        async {
+            self.take_lease(&rec.id, "start").await?;
+            let res = self.start_held(&rec).await;
+            let _ = self.store().release_lease(&rec.id);
+            res?;
+            self.find_preview(&PreviewRef::Id(rec.id.clone()))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn start_held(&self, rec: &PreviewRecord) -> Result<()> {
+        self.transition(&rec.id, State::Starting, "start", "")?;
+        self.store().set_preview_desired(&rec.id, "running")?;
+        let result = async {
+            let repo = self.repo(&rec.repo)?;
+            let sha = rec.commit_sha.clone().unwrap_or_default();
+            let resolved = self.resolve(&repo, rec, &sha, &[]).await?;
+            let docker = self.docker().await?;
+            let progress = |p| self.on_progress(&rec.id, true, p);
+            let labels = crate::docker::PreviewLabels {
+                preview: rec.id.clone(),
+                repo: rec.repo.clone(),
+                branch: rec.branch.clone(),
+                commit: sha.clone(),
+                extra: Default::default(),
+            };
+            apply::start(
+                docker,
+                &resolved.project,
+                &labels,
+                std::time::Duration::from_secs(resolved.health.timeout_secs),
+                &progress,
+            )
+            .await?;
+            // The gateway may have been recreated while the preview slept.
+            let gateway = self.gateway().await?;
+            gateway
+                .connect_network(docker, &format!("{}_default", rec.project))
+                .await?;
+            Ok::<_, Error>(())
+        }
+        .await;
+        match result {
+            Ok(()) => self.transition(&rec.id, State::Ready, "start", ""),
+            Err(e) => {
+                self.save_failure_logs(rec).await;
+                let _ = self.transition(&rec.id, State::Failed, "start", &e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// Rebuilds images and recreates every container at the branch's head.
+    ///
+    /// # Errors
+    /// As [`Engine::up`].
+    pub async fn rebuild(&self, r: &PreviewRef) -> Result<PreviewRecord> {
+        let rec = self.find_preview(r)?;
+        self.up(
+            &rec.repo,
+            &rec.branch,
+            &UpOptions {
+                rebuild: true,
+                ..UpOptions::default()
+            },
+        )
+        .await
+    }
+
+    /// Tears a preview down: containers, networks, routes, the worktree (unless
+    /// kept) and, with `volumes`, its named volumes. Refuses to delete a worktree
+    /// with uncommitted changes unless `force`.
+    ///
+    /// # Errors
+    /// No such preview, busy, dirty worktree, or Docker failed.
+    pub async fn down(&self, r: &PreviewRef, opts: DownOptions) -> Result<()> {
+        let rec = self.find_preview(r)?;
+        let span = tracing::info_span!("down", preview = %rec.id);
+        async {
+            self.take_lease(&rec.id, "down").await?;
+            let res = self.down_held(&rec, opts).await;
+            let _ = self.store().release_lease(&rec.id);
+            res
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn down_held(&self, rec: &PreviewRecord, opts: DownOptions) -> Result<()> {
+        let repo = self.repo(&rec.repo)?;
+        let worktree = PathBuf::from(&rec.worktree);
+        // Check before touching anything, so a refusal loses nothing.
+        if !opts.keep_worktree && !opts.force && worktree.exists() {
+            let wt = worktree.clone();
+            if blocking(move || git::is_dirty(&wt)).await?? {
+                return Err(Error::Dirty(format!(
+                    "the worktree {} has uncommitted changes: commit or copy them, pass --keep-worktree to keep it, or --force to delete them",
+                    worktree.display()
+                )));
+            }
+        }
+        self.transition(&rec.id, State::Removing, "down", "")?;
+        let result = async {
+            let docker = self.docker().await?;
+            if let Some(g) = self.inner.gateway.lock().await.clone() {
+                for u in &rec.urls {
+                    g.remove_route(&u.host).await?;
+                }
+                g.disconnect_network(docker, &format!("{}_default", rec.project))
+                    .await?;
+            } else if let Some(g) = crate::gateway::attach(docker, self.home().root(), &self.gateway_settings()?).await? {
+                for u in &rec.urls {
+                    g.remove_route(&u.host).await?;
+                }
+                g.disconnect_network(docker, &format!("{}_default", rec.project))
+                    .await?;
+            }
+            apply::down(docker, &rec.project, opts.volumes).await?;
+            if !opts.keep_worktree {
+                let (rp, wt, name, force) = (
+                    PathBuf::from(&repo.path),
+                    worktree.clone(),
+                    worktree_name(rec),
+                    opts.force,
+                );
+                blocking(move || git::remove_worktree(&rp, &wt, &name, force)).await??;
+            }
+            let _ = std::fs::remove_dir_all(self.home().preview_state_dir(&rec.id));
+            Ok::<_, Error>(())
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                self.transition(&rec.id, State::Gone, "down", "")?;
+                self.store().delete_preview(&rec.id)?;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.transition(&rec.id, State::Failed, "down", &e.to_string());
+                Err(e)
+            }
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! The engine's long-lived duties: live service status from Docker's events,
+//! a periodic full resync, branch following, and gateway upkeep. The desktop
+//! app runs this while it is open; `branchyard serve` runs it headless.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::up::{blocking, UpOptions};
+use super::Engine;
+use crate::reconcile;
+use crate::docker;
+use crate::error::Result;
+use crate::events::{Event, ServiceStatus};
+use crate::git;
+use crate::lifecycle::State;
+use crate::watch::{RefChange, RefWatcher};
+
+/// How often everything is re-read from Docker, to heal missed events.
+const RESYNC_EVERY: Duration = Duration::from_secs(30);
+
+/// Last status sent per (preview, service), so only changes go out.
+type Seen = HashMap<(String, String), ServiceStatus>;
+
+impl Engine {
+    /// Runs until `cancel` fires: recovers interrupted runs, makes sure the
+    /// gateway serves every preview's routes, then follows Docker and git.
+    ///
+    /// # Errors
+    /// When Docker is unreachable at start.
+    pub async fn serve(&self, cancel: CancellationToken) -> Result<()> {
+        self.recover_interrupted().await?;
+        self.heal_gateway().await?;
+        let (ref_tx, mut ref_rx) = mpsc::unbounded_channel();
+        let watcher = RefWatcher::new(ref_tx)?;
+        self.watch_repos(&watcher);
+        let mut seen = Seen::new();
+        self.resync(&mut seen).await;
+        self.check_all_branches().await;
+
+        let docker = self.docker().await?.clone();
+        let mut events = Box::pin(docker::container_events(&docker));
+        let mut tick = tokio::time::interval(RESYNC_EVERY);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                Some(ev) = events.next() => {
+                    if let Some(preview) = ev.preview() {
+                        self.refresh_preview(preview, &mut seen).await;
+                    }
+                }
+                Some(RefChange { repo }) = ref_rx.recv() => {
+                    self.on_refs_changed(&repo).await;
+                }
+                _ = tick.tick() => {
+                    self.resync(&mut seen).await;
+                    self.watch_repos(&watcher);
+                    self.check_all_branches().await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Follows Docker's events for previews only (what `status --follow` needs
+    /// in a process that does not run `serve`).
+    pub async fn follow_services(&self, cancel: CancellationToken) -> Result<()> {
+        let docker = self.docker().await?.clone();
+        let mut events = Box::pin(docker::container_events(&docker));
+        let mut seen = Seen::new();
+        self.resync(&mut seen).await;
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                Some(ev) = events.next() => {
+                    if let Some(preview) = ev.preview() {
+                        self.refresh_preview(preview, &mut seen).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts the gateway if needed and pushes every preview's routes to it.
+    async fn heal_gateway(&self) -> Result<()> {
+        let gateway = self.gateway().await?;
+        let docker = self.docker().await?;
+        let mut routes = Vec::new();
+        for p in self.store().previews()? {
+            if p.urls.is_empty() {
+                continue;
+            }
+            let _ = gateway
+                .connect_network(docker, &format!("{}_default", p.project))
+                .await;
+            routes.extend(p.urls.iter().map(|u| crate::gateway::Route {
+                host: u.host.clone(),
+                upstream: String::new(),
+                preview: p.id.clone(),
+                repo: p.repo.clone(),
+                branch: p.branch.clone(),
+                ..Default::default()
+            }));
+        }
+        // Upstreams are kept from the gateway's own table; only drop routes of previews that are gone.
+        let live: Vec<_> = gateway
+            .routes()
+            .await?
+            .into_iter()
+            .filter(|r| routes.iter().any(|w| w.host == r.host))
+            .collect();
+        gateway.replace_routes(&live).await?;
+        Ok(())
+    }
+
+    /// Re-reads one preview's containers and publishes what changed.
+    async fn refresh_preview(&self, preview: &str, seen: &mut Seen) {
+        let Ok(Some(rec)) = self.store().preview(preview) else {
+            return;
+        };
+        let Ok(docker) = self.docker().await else {
+            return;
+        };
+        let Ok(statuses) = reconcile::service_statuses(docker, &rec.project).await else {
+            return;
+        };
+        let mut present = Vec::new();
+        for st in statuses {
+            present.push(st.service.clone());
+            let key = (rec.id.clone(), st.service.clone());
+            if seen.get(&key) != Some(&st) {
+                seen.insert(key, st.clone());
+                self.emit(Event::Service {
+                    preview: rec.id.clone(),
+                    status: st,
+                });
+            }
+        }
+        // Containers that disappeared.
+        let gone: Vec<_> = seen
+            .keys()
+            .filter(|(p, s)| p == &rec.id && !present.contains(s))
+            .cloned()
+            .collect();
+        for key in gone {
+            if let Some(mut st) = seen.remove(&key) {
+                st.state = crate::events::ServiceState::Removed;
+                self.emit(Event::Service {
+                    preview: rec.id.clone(),
+                    status: st,
+                });
+            }
+        }
+    }
+
+    async fn resync(&self, seen: &mut Seen) {
+        let Ok(previews) = self.store().previews() else {
+            return;
+        };
+        for p in previews {
+            self.refresh_preview(&p.id, seen).await;
+        }
+    }
+
+    fn watch_repos(&self, watcher: &RefWatcher) {
+        let Ok(previews) = self.store().previews() else {
+            return;
+        };
+        let Ok(repos) = self.repos() else { return };
+        for r in repos {
+            if previews.iter().any(|p| p.repo == r.name) {
+                if let Err(e) = watcher.watch_repo(Path::new(&r.path)) {
+                    tracing::warn!(repo = %r.name, error = %e, "cannot watch refs");
+                }
+            }
+        }
+    }
+
+    async fn check_all_branches(&self) {
+        let Ok(repos) = self.repos() else { return };
+        for r in repos {
+            self.on_refs_changed(Path::new(&r.path)).await;
+        }
+    }
+
+    /// A repo's refs moved: flag outdated or deleted branches, and update
+    /// previews of repos with auto-update on.
+    async fn on_refs_changed(&self, repo_path: &Path) {
+        let Ok(repos) = self.repos() else { return };
+        let Some(repo) = repos
+            .into_iter()
+            .find(|r| same_path(Path::new(&r.path), repo_path))
+        else {
+            return;
+        };
+        let Ok(previews) = self.store().previews() else {
+            return;
+        };
+        for p in previews.into_iter().filter(|p| p.repo == repo.name) {
+            let (rp, b) = (PathBuf::from(&repo.path), p.branch.clone());
+            let head = blocking(move || git::resolve_branch(&rp, &b)).await;
+            match head {
+                Ok(Err(e)) if e.code() == crate::error::Code::NotFound => {
+                    if !p.branch_gone {
+                        let _ = self.store().set_preview_branch_gone(&p.id, true);
+                        self.emit(Event::BranchGone {
+                            preview: p.id.clone(),
+                        });
+                    }
+                }
+                Ok(Ok(sha)) => {
+                    if p.branch_gone {
+                        let _ = self.store().set_preview_branch_gone(&p.id, false);
+                    }
+                    let moved = p.commit_sha.as_deref().is_some_and(|c| c != sha);
+                    if moved && p.outdated_sha.as_deref() != Some(&sha) {
+                        let _ = self.store().set_preview_outdated(&p.id, Some(&sha));
+                        self.emit(Event::Outdated {
+                            preview: p.id.clone(),
+                            head: sha.clone(),
+                        });
+                    }
+                    if moved && repo.auto_update && p.state == State::Ready {
+                        let engine = self.clone();
+                        let (r, b) = (repo.name.clone(), p.branch.clone());
+                        tokio::spawn(async move {
+                            if let Err(e) = engine.up(&r, &b, &UpOptions::default()).await {
+                                tracing::warn!(repo = %r, branch = %b, error = %e, "auto-update failed");
+                            }
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn same_path(a: &Path, b: &Path) -> bool {
+    let ca = a.canonicalize().unwrap_or_else(|_| a.to_path_buf());
+    let cb = b.canonicalize().unwrap_or_else(|_| b.to_path_buf());
+    ca == cb || cb.starts_with(&ca)
+}
