@@ -1,1 +1,10 @@
-//! e2e
+//! End-to-end tests: the real `branchyard` CLI against a real Docker engine,
+//! the real gateway container and real git repositories made in temp dirs.
+
+mod crash;
+mod failures;
+mod following;
+mod fixture;
+mod previews;
+mod safety;
+mod support;

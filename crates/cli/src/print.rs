@@ -289,7 +289,8 @@ pub fn tail_transitions(engine: branchyard_core::Engine, preview: String, json: 
             let Ok(s) = engine.status(&branchyard_core::engine::PreviewRef::Id(preview.clone())).await else {
                 continue;
             };
-            for t in s.transitions.iter().filter(|t| t.seq > last) {
+            let since = last;
+            for t in s.transitions.iter().filter(|t| t.seq > since) {
                 if json {
                     if let Ok(line) = serde_json::to_string(t) {
                         println!("{line}");

@@ -22,6 +22,7 @@ use crate::store::{PreviewRecord, Store};
 
 pub use inspect::{PreviewStatus, PreviewView};
 pub use maintain::{DoctorReport, Orphan};
+pub use operate::DownOptions;
 pub use repos::BranchView;
 pub use up::UpOptions;
 
@@ -130,6 +131,10 @@ impl Engine {
         }
         if let Some(p) = self.setting_u16("gateway.admin_port")? {
             s.admin_port = p;
+        }
+        // A second gateway beside the user's own (tests and benchmarks use it).
+        if let Some(name) = std::env::var("BRANCHYARD_GATEWAY_NAME").ok().filter(|n| !n.is_empty()) {
+            s.container_name = name;
         }
         Ok(s)
     }

@@ -29,7 +29,15 @@ impl Compensate for Engine {
                 volumes_before,
             } => {
                 let docker = self.docker().await?;
-                apply::down(docker, project, false).await?;
+                // A dead process may have left a create or start in flight in
+                // dockerd: sweep again until nothing of the project appears.
+                for _ in 0..4 {
+                    apply::down(docker, project, false).await?;
+                    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+                    if reconcile::service_statuses(docker, project).await?.is_empty() {
+                        break;
+                    }
+                }
                 for v in reconcile::project_volumes(docker, project).await? {
                     if !volumes_before.contains(&v) {
                         reconcile::remove_orphan(

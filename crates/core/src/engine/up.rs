@@ -41,6 +41,8 @@ pub struct UpOptions {
 struct Start {
     repo: RepoRecord,
     record: PreviewRecord,
+    /// The record was inserted by this run (anything of its project is ours to undo).
+    new_record: bool,
     sha: String,
 }
 
@@ -76,6 +78,7 @@ impl Engine {
             return Ok(Start {
                 repo,
                 record,
+                new_record: false,
                 sha,
             });
         }
@@ -105,6 +108,7 @@ impl Engine {
         Ok(Start {
             repo,
             record,
+            new_record: true,
             sha,
         })
     }
@@ -227,9 +231,10 @@ impl Engine {
         // Resources, build, start, health: compose apply.
         let docker = self.docker().await?;
         let before = reconcile::project_volumes(docker, &rec.project).await?;
-        let fresh = reconcile::service_statuses(docker, &rec.project)
-            .await?
-            .is_empty();
+        let fresh = s.new_record
+            || reconcile::service_statuses(docker, &rec.project)
+                .await?
+                .is_empty();
         if fresh {
             saga.record(Undo::DownProject {
                 project: rec.project.clone(),

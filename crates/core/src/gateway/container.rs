@@ -50,28 +50,42 @@ fn not_found(e: &bollard::errors::Error) -> bool {
     matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
 }
 
-/// The admin token, created once per home (mode 0600).
+/// The admin token, created once per home (mode 0600). Creation is
+/// exclusive, so two processes starting at once agree on one token.
 fn token(home: &Path) -> Result<String, GatewayError> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
     let path = home.join("gateway.token");
     let io = |e: std::io::Error| GatewayError::Io {
         path: path.display().to_string(),
         message: e.to_string(),
     };
-    if let Ok(t) = std::fs::read_to_string(&path) {
-        if t.trim().len() >= 32 {
-            return Ok(t.trim().to_string());
-        }
-    }
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let t = hex::encode(bytes);
-    std::fs::write(&path, &t).map_err(io)?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
     #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    opts.mode(0o600);
+    match opts.open(&path) {
+        Ok(mut f) => {
+            let mut bytes = [0u8; 32];
+            rand::rng().fill_bytes(&mut bytes);
+            let t = hex::encode(bytes);
+            f.write_all(t.as_bytes()).map_err(io)?;
+            Ok(t)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // Another process may be writing it this very moment.
+            for _ in 0..50 {
+                let t = std::fs::read_to_string(&path).map_err(io)?;
+                if t.trim().len() >= 32 {
+                    return Ok(t.trim().to_string());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(GatewayError::Io { path: path.display().to_string(), message: "the token file is empty: delete it and retry".into() })
+        }
+        Err(e) => Err(io(e)),
     }
-    Ok(t)
 }
 
 fn free(port: u16) -> bool {
@@ -102,7 +116,14 @@ fn pick(wanted: u16, fallbacks: impl IntoIterator<Item = u16>) -> Result<u16, Ga
 pub async fn ensure(docker: &Docker, home: &Path, settings: &GatewaySettings) -> Result<Gateway, GatewayError> {
     use tracing::Instrument;
     let span = tracing::info_span!("gateway", name = %settings.container_name);
-    ensure_inner(docker, home, settings).instrument(span).await
+    match ensure_inner(docker, home, settings).instrument(span.clone()).await {
+        // Two processes starting the gateway at once: the loser finds the winner's.
+        Err(GatewayError::Docker { message, .. }) if message.contains("409") || message.contains("already") => {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            ensure_inner(docker, home, settings).instrument(span).await
+        }
+        r => r,
+    }
 }
 
 async fn ensure_inner(docker: &Docker, home: &Path, settings: &GatewaySettings) -> Result<Gateway, GatewayError> {
@@ -236,6 +257,14 @@ pub async fn attach(docker: &Docker, home: &Path, settings: &GatewaySettings) ->
     if !c.state.and_then(|s| s.running).unwrap_or(false) {
         return Ok(None);
     }
+    // A gateway started from another Branchyard home has another token: not ours to use.
+    let Ok(mine) = std::fs::read_to_string(home.join("gateway.token")) else {
+        return Ok(None);
+    };
+    let env = c.config.as_ref().and_then(|c| c.env.clone()).unwrap_or_default();
+    if !env.iter().any(|e| e == &format!("BRANCHYARD_GATEWAY_TOKEN={}", mine.trim())) {
+        return Ok(None);
+    }
     let labels = c.config.and_then(|c| c.labels).unwrap_or_default();
     let Some((http, admin)) = labels.get(PORTS_LABEL).and_then(|p| p.split_once(':')).and_then(|(h, a)| Some((h.parse().ok()?, a.parse().ok()?))) else {
         return Ok(None);
@@ -245,7 +274,7 @@ pub async fn attach(docker: &Docker, home: &Path, settings: &GatewaySettings) ->
         http_port: http,
         admin_port: admin,
         fell_back: (http != settings.http_port).then_some(http),
-        admin: AdminClient::new(admin, token(home)?),
+        admin: AdminClient::new(admin, mine.trim().to_string()),
     }))
 }
 

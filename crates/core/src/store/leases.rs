@@ -34,7 +34,12 @@ fn process_identity(pid: u32) -> Option<String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Field 22 (starttime); fields after the `)` that closes the command name start at 3.
     let rest = stat.rsplit_once(')')?.1;
-    rest.split_whitespace().nth(19).map(str::to_string)
+    let mut fields = rest.split_whitespace();
+    // A zombie (killed, not yet reaped) is as dead as it gets.
+    if matches!(fields.next(), Some("Z" | "X" | "x")) {
+        return None;
+    }
+    fields.nth(18).map(str::to_string)
 }
 
 /// Whether the process that took a lease is still running.

@@ -1,0 +1,201 @@
+//! Shared fixtures: a Branchyard home per test run, the CLI binary, a test
+//! image built FROM scratch around Debian's busybox-static, fixture repos made
+//! with real git, and a sweep of everything labelled as ours.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The label every Docker object a test creates carries.
+pub const TEST_LABEL: &str = "dev.branchyard.test";
+
+/// The busybox base image tests build their services from.
+pub const BASE_IMAGE: &str = "branchyard-test-busybox:1";
+
+/// The test gateway's container name (a developer's own gateway is left alone).
+pub const GATEWAY: &str = "branchyard-gateway-test";
+
+/// The gateway's HTTP port in tests (not 80, so a developer's own gateway is left alone).
+pub const HTTP_PORT: u16 = 18480;
+
+/// The CLI binary, built by `scripts/test` before the tests run.
+pub fn cli_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("BRANCHYARD_BIN") {
+        return PathBuf::from(p);
+    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/branchyard");
+    assert!(
+        p.exists(),
+        "{} is missing: build it with `cargo build -p branchyard-cli` (scripts/test does)",
+        p.display()
+    );
+    p
+}
+
+/// One Branchyard home for this test run, with the test gateway port set.
+pub struct Env {
+    /// `$BRANCHYARD_HOME`.
+    pub home: tempfile::TempDir,
+    /// Where fixture repos live.
+    pub repos: tempfile::TempDir,
+}
+
+impl Env {
+    /// The home shared by every test of this run: one gateway serves them all,
+    /// as it would serve a user's previews. Each test uses its own repos.
+    pub fn shared() -> &'static Env {
+        static ENV: OnceLock<Env> = OnceLock::new();
+        ENV.get_or_init(|| {
+            base_image();
+            let env = Env {
+                home: tempfile::tempdir().expect("temp home"),
+                repos: tempfile::tempdir().expect("temp repos"),
+            };
+            let out = env.by(&["settings", "set", "gateway.http_port", &HTTP_PORT.to_string()]);
+            assert!(out.status.success(), "settings set: {}", text(&out));
+            env
+        })
+    }
+
+    /// Runs `branchyard args…` against this home.
+    pub fn by(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run branchyard")
+    }
+
+    /// `branchyard args…` as a command to adjust before running.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(cli_bin());
+        c.args(args)
+            .env("BRANCHYARD_HOME", self.home.path())
+            .env("BRANCHYARD_EXTRA_LABELS", format!("{TEST_LABEL}=1"))
+            .env("BRANCHYARD_GATEWAY_NAME", GATEWAY);
+        c
+    }
+
+    /// Runs `branchyard args…` and asserts it succeeded.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.by(args);
+        assert!(out.status.success(), "branchyard {args:?} failed:\n{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// Runs `branchyard --json args…` and parses stdout.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        let s = self.ok(&a);
+        serde_json::from_str(&s).unwrap_or_else(|e| panic!("{a:?} printed no JSON ({e}):\n{s}"))
+    }
+}
+
+/// stdout and stderr of a run, for assertion messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs a shell command line, panicking with its output when it fails.
+pub fn sh(dir: &Path, script: &str) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .output()
+        .expect("sh");
+    assert!(out.status.success(), "`{script}` failed:\n{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Builds the busybox base image once per test run.
+pub fn base_image() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::copy("/bin/busybox", dir.path().join("busybox")).expect(
+            "/bin/busybox is missing: install Debian's busybox-static (scripts/test does)",
+        );
+        std::fs::write(
+            dir.path().join("Dockerfile"),
+            format!(
+                "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\",\"--install\",\"-s\",\"/bin\"]\nLABEL {TEST_LABEL}=1\n"
+            ),
+        )
+        .expect("write Dockerfile");
+        sh(dir.path(), &format!("docker build -q -t {BASE_IMAGE} . >/dev/null"));
+    });
+}
+
+/// Fetches `path` through the test gateway with `Host: host`; `(status, body)`.
+/// A raw HTTP/1.1 exchange, so error pages' bodies are seen too.
+pub fn get(host: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", HTTP_PORT)) else {
+        return (0, String::new());
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return (0, text);
+    };
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+    (status, if chunked { dechunk(body) } else { body.to_string() })
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Polls `f` until it returns `Some`, or panics with `what` after `limit`.
+pub fn eventually<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Names of Docker objects of `kind` (container, network, volume) with label `label`.
+pub fn docker_names(kind: &str, label: &str) -> Vec<String> {
+    let fmt = if kind == "container" { "{{.Names}}" } else { "{{.Name}}" };
+    let ls = if kind == "container" { "ps -a" } else { "ls" };
+    let cmd = if kind == "container" {
+        format!("docker {ls} --filter label={label} --format '{fmt}'")
+    } else {
+        format!("docker {kind} {ls} --filter label={label} --format '{fmt}'")
+    };
+    sh(Path::new("/"), &cmd)
+        .lines()
+        .map(str::to_string)
+        .filter(|l| !l.is_empty())
+        .collect()
+}
