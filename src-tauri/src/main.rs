@@ -1,2 +1,8 @@
 //! Branchyard desktop app.
-fn main() {}
+
+// No console window on Windows release builds.
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+fn main() {
+    branchyard_desktop::run();
+}
