@@ -24,6 +24,10 @@ fn a_killed_up_is_undone_by_the_next_run() {
     eventually(Duration::from_secs(60), "containers of the run", || {
         (!docker_names("container", "dev.branchyard.repo=killed").is_empty()).then_some(())
     });
+    // A second process acting on the preview meanwhile gets a clear "busy".
+    let other = env.by(&["stop", "main.killed"]);
+    assert!(!other.status.success(), "stop during up must be refused");
+    assert!(crate::support::text(&other).contains("busy"), "{}", crate::support::text(&other));
     child.kill().unwrap();
     child.wait().unwrap();
 

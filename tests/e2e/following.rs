@@ -61,6 +61,24 @@ fn a_moved_branch_is_flagged_outdated_and_auto_update_serves_the_new_commit() {
         (p["state"] == "ready" && p["commit_sha"] == head3.as_str() && p["outdated_sha"].is_null()).then_some(())
     });
 
+    // A deleted branch flags its preview; gc offers it and removes it.
+    crate::support::sh(&dir, "git branch gone main");
+    env.ok(&["up", "follow", "gone"]);
+    crate::support::sh(&dir, "git branch -D gone");
+    eventually(Duration::from_secs(5), "preview flagged branch gone", || {
+        let ls = env.json(&["ls"]);
+        let p = ls.as_array()?.iter().find(|p| p["id"] == "gone.follow")?.clone();
+        (p["branch_gone"] == true).then_some(())
+    });
+    let gc = env.json(&["gc"]);
+    assert!(
+        gc.as_array().unwrap().iter().any(|o| o["kind"] == "preview" && o["name"] == "gone.follow"),
+        "gc offers the preview of the deleted branch: {gc}"
+    );
+    env.ok(&["gc", "--yes"]);
+    let ls = env.json(&["ls"]);
+    assert!(!ls.as_array().unwrap().iter().any(|p| p["id"] == "gone.follow"), "gc --yes removed it: {ls}");
+
     env.ok(&["down", "main.follow", "--volumes"]);
     env.ok(&["repo", "rm", "follow"]);
 }

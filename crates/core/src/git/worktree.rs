@@ -72,19 +72,18 @@ fn create(_repo: &Repository, path: &Path, admin: &Path, oid: Oid) -> Result<Che
     write(abs.join(".git"), format!("gitdir: {}\n", admin.display()))?;
     let wt = Repository::open(&abs).map_err(|e| GitError::git(&abs, e))?;
     let commit = wt.find_commit(oid).map_err(|e| GitError::git(&abs, e))?;
-    let count = std::cell::Cell::new(0usize);
     let mut opts = CheckoutBuilder::new();
-    opts.force();
-    opts.progress(|_, done, _| count.set(done));
+    // A fresh directory: nothing to compare against, nothing to protect.
+    opts.force().disable_filters(!has_attributes(&wt, &commit));
     wt.checkout_tree(commit.as_object(), Some(&mut opts))
         .map_err(|e| GitError::git(&abs, e))?;
-    drop(opts);
+    let count = wt.index().map(|i| i.len()).unwrap_or(0);
     wt.set_head_detached(oid).map_err(|e| GitError::git(&abs, e))?;
     Ok(CheckoutOutcome {
         created: true,
         from: None,
         to: oid.to_string(),
-        files_changed: count.get(),
+        files_changed: count,
     })
 }
 
@@ -92,11 +91,6 @@ fn update(path: &Path, oid: Oid, force: bool) -> Result<CheckoutOutcome, GitErro
     let wt = Repository::open(path).map_err(|e| GitError::git(path, e))?;
     let g = |e| GitError::git(path, e);
     let from = wt.head().ok().and_then(|h| h.target());
-    if !force && dirty(&wt, path)? {
-        return Err(GitError::Dirty {
-            path: path.display().to_string(),
-        });
-    }
     let target = wt.find_commit(oid).map_err(g)?;
     let files_changed = match from.and_then(|f| wt.find_commit(f).ok()) {
         Some(old) => {
@@ -115,7 +109,15 @@ fn update(path: &Path, oid: Oid, force: bool) -> Result<CheckoutOutcome, GitErro
         } else {
             opts.safe();
         }
-        wt.checkout_tree(target.as_object(), Some(&mut opts)).map_err(g)?;
+        // Safe mode refuses to overwrite a file the user changed (a conflict):
+        // that is the "never lose work" check, without scanning every file first.
+        wt.checkout_tree(target.as_object(), Some(&mut opts)).map_err(|e| {
+            if e.class() == git2::ErrorClass::Checkout || e.code() == git2::ErrorCode::Conflict {
+                GitError::Dirty { path: path.display().to_string() }
+            } else {
+                GitError::git(path, e)
+            }
+        })?;
         wt.set_head_detached(oid).map_err(g)?;
     }
     Ok(CheckoutOutcome {
@@ -124,6 +126,12 @@ fn update(path: &Path, oid: Oid, force: bool) -> Result<CheckoutOutcome, GitErro
         to: oid.to_string(),
         files_changed,
     })
+}
+
+/// Whether the tree has a `.gitattributes` (then filters such as eol must run).
+fn has_attributes(repo: &Repository, commit: &git2::Commit<'_>) -> bool {
+    let _ = repo;
+    commit.tree().map(|t| t.get_name(".gitattributes").is_some()).unwrap_or(true)
 }
 
 fn dirty(repo: &Repository, path: &Path) -> Result<bool, GitError> {
@@ -271,6 +279,22 @@ pub(crate) mod tests {
         assert!(!wt.exists());
         assert!(!repo.join(".git/worktrees/w").exists(), "git's record is pruned");
         remove_worktree(&repo, &wt, "w", false).unwrap();
+    }
+
+    #[test]
+    fn an_update_never_overwrites_the_users_changes() {
+        let (d, repo) = repo_with_commit();
+        let wt = d.path().join("wt");
+        checkout(&repo, &wt, "w", &git(&repo, "rev-parse main"), false).unwrap();
+        std::fs::write(wt.join("a.txt"), "my edit").unwrap();
+        std::fs::write(repo.join("a.txt"), "a2").unwrap();
+        git(&repo, "commit -q -am second");
+        let sha2 = git(&repo, "rev-parse main");
+        let r = checkout(&repo, &wt, "w", &sha2, false);
+        assert!(matches!(r, Err(GitError::Dirty { .. })), "{r:?}");
+        assert_eq!(std::fs::read_to_string(wt.join("a.txt")).unwrap(), "my edit", "the edit survives");
+        checkout(&repo, &wt, "w", &sha2, true).unwrap();
+        assert_eq!(std::fs::read_to_string(wt.join("a.txt")).unwrap(), "a2", "--force takes the branch's version");
     }
 
     #[test]
