@@ -1,4 +1,5 @@
 //! A tiny WebSocket echo server for the e2e fixtures, built static (musl) so it
+#![allow(clippy::unwrap_used)]
 //! runs in a `FROM scratch` image. Listens on 0.0.0.0:9000.
 
 use futures_util::{SinkExt, StreamExt};

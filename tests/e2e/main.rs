@@ -1,6 +1,9 @@
 //! End-to-end tests: the real `branchyard` CLI against a real Docker engine,
 //! the real gateway container and real git repositories made in temp dirs.
 
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 mod crash;
 mod failures;
 mod following;

@@ -90,7 +90,7 @@ impl Engine {
     async fn heal_gateway(&self) -> Result<()> {
         let gateway = self.gateway().await?;
         let docker = self.docker().await?;
-        let mut routes = Vec::new();
+        let mut hosts = Vec::new();
         for p in self.store().previews()? {
             if p.urls.is_empty() {
                 continue;
@@ -98,21 +98,14 @@ impl Engine {
             let _ = gateway
                 .connect_network(docker, &format!("{}_default", p.project))
                 .await;
-            routes.extend(p.urls.iter().map(|u| crate::gateway::Route {
-                host: u.host.clone(),
-                upstream: String::new(),
-                preview: p.id.clone(),
-                repo: p.repo.clone(),
-                branch: p.branch.clone(),
-                ..Default::default()
-            }));
+            hosts.extend(p.urls.iter().map(|u| u.host.clone()));
         }
-        // Upstreams are kept from the gateway's own table; only drop routes of previews that are gone.
+        // The gateway's own table keeps the upstreams; drop only routes no preview owns.
         let live: Vec<_> = gateway
             .routes()
             .await?
             .into_iter()
-            .filter(|r| routes.iter().any(|w| w.host == r.host))
+            .filter(|r| hosts.contains(&r.host))
             .collect();
         gateway.replace_routes(&live).await?;
         Ok(())
@@ -205,13 +198,11 @@ impl Engine {
             let (rp, b) = (PathBuf::from(&repo.path), p.branch.clone());
             let head = blocking(move || git::resolve_branch(&rp, &b)).await;
             match head {
-                Ok(Err(e)) if e.code() == crate::error::Code::NotFound => {
-                    if !p.branch_gone {
-                        let _ = self.store().set_preview_branch_gone(&p.id, true);
-                        self.emit(Event::BranchGone {
-                            preview: p.id.clone(),
-                        });
-                    }
+                Ok(Err(e)) if e.code() == crate::error::Code::NotFound && !p.branch_gone => {
+                    let _ = self.store().set_preview_branch_gone(&p.id, true);
+                    self.emit(Event::BranchGone {
+                        preview: p.id.clone(),
+                    });
                 }
                 Ok(Ok(sha)) => {
                     if p.branch_gone {

@@ -387,7 +387,6 @@ impl Engine {
                 preview: rec.id.clone(),
                 repo: rec.repo.clone(),
                 branch: rec.branch.clone(),
-                ..Route::default()
             };
             gateway.put_route(&route).await?;
             urls.push(Urls {
