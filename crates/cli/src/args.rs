@@ -118,6 +118,20 @@ pub enum Command {
     /// Read or change settings.
     #[command(subcommand)]
     Settings(SettingsCmd),
+    /// The local certificate authority for HTTPS previews.
+    #[command(subcommand)]
+    Ca(CaCmd),
+}
+
+/// `branchyard ca …`.
+#[derive(Debug, Subcommand)]
+pub enum CaCmd {
+    /// Print the CA certificate's path (created on first use).
+    Path,
+    /// Install the CA in the system store and browsers' NSS databases.
+    Trust,
+    /// Remove the CA from those stores.
+    Untrust,
 }
 
 /// `<branch-slug>.<repo>` or `<repo> <branch>`.

@@ -370,3 +370,20 @@ pub fn settings(s: &GatewaySettings, json: bool) -> Result<()> {
     println!("gateway.admin_port = {}", s.admin_port);
     Ok(())
 }
+
+/// What `ca trust|untrust` did and what is left to do by hand.
+pub fn trust(r: &branchyard_core::tls::TrustReport, json: bool) -> Result<()> {
+    if json {
+        return json_out(r);
+    }
+    for d in &r.done {
+        println!("✔ {d}");
+    }
+    for m in &r.manual {
+        println!("to do by hand: {m}");
+    }
+    if r.done.is_empty() && r.manual.is_empty() {
+        println!("nothing to do");
+    }
+    Ok(())
+}

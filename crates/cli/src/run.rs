@@ -8,7 +8,7 @@ use branchyard_core::Engine;
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::args::{Cli, Command, PreviewArg, RepoCmd, SettingsCmd};
+use crate::args::{CaCmd, Cli, Command, PreviewArg, RepoCmd, SettingsCmd};
 use crate::print;
 
 /// Runs `cli`; the exit code says whether it worked.
@@ -157,6 +157,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             printer.abort();
             r?;
         }
+        Command::Ca(CaCmd::Path) => println!("{}", engine.ca()?.cert_path().display()),
+        Command::Ca(CaCmd::Trust) => print::trust(&engine.ca_trust()?, json)?,
+        Command::Ca(CaCmd::Untrust) => print::trust(&engine.ca_untrust()?, json)?,
         Command::Settings(SettingsCmd::Get) => {
             let s = engine.gateway_settings()?;
             print::settings(&s, json)?;

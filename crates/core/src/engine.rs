@@ -221,6 +221,32 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// The local CA (created on first use).
+    ///
+    /// # Errors
+    /// When its files cannot be read or written.
+    pub fn ca(&self) -> Result<crate::tls::LocalCa> {
+        Ok(crate::tls::LocalCa::load_or_create(self.home().root())?)
+    }
+
+    /// Installs the local CA where this platform allows.
+    ///
+    /// # Errors
+    /// When the CA cannot be loaded.
+    pub fn ca_trust(&self) -> Result<crate::tls::TrustReport> {
+        Ok(crate::tls::trust(&self.ca()?)?)
+    }
+
+    /// Removes the local CA from the stores it was installed in.
+    ///
+    /// # Errors
+    /// When the CA cannot be loaded.
+    pub fn ca_untrust(&self) -> Result<crate::tls::TrustReport> {
+        Ok(crate::tls::untrust(&self.ca()?)?)
+    }
+}
+
 /// Compose project name of a preview: `<repo>--<slug>` (slugs never contain `--`,
 /// so two repos can never produce the same project).
 pub fn project_name(repo: &str, slug: &str) -> String {

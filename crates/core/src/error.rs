@@ -69,6 +69,9 @@ pub enum Error {
     /// Store problem.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// Local CA problem.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// A service failed to start or become healthy; `logs` holds its last lines.
     #[error("{message}")]
     Start {
@@ -98,6 +101,7 @@ impl Error {
             Error::Git(e) => e.code(),
             Error::Gateway(_) => Code::Gateway,
             Error::Store(_) => Code::Store,
+            Error::Tls(e) => e.code(),
             Error::Start { .. } => Code::Start,
             Error::Dirty(_) => Code::Dirty,
             Error::Internal(_) => Code::Internal,

@@ -17,6 +17,7 @@ pub mod preview_config;
 pub mod reconcile;
 pub mod saga;
 pub mod store;
+pub mod tls;
 pub mod watch;
 
 pub use engine::Engine;
