@@ -4,14 +4,22 @@
 
 mod admin;
 mod container;
+mod handle;
 mod image;
+mod network;
+mod ports;
+#[cfg(test)]
+mod tests;
+mod token;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 pub use admin::GatewayHealth;
-pub use container::{attach, ensure, Gateway};
+pub use container::{attach, ensure};
+pub use handle::Gateway;
 pub use image::binary_path;
 
 /// Errors managing the gateway.
@@ -41,7 +49,9 @@ pub enum GatewayError {
     #[error("gateway admin API: {0}")]
     Admin(String),
     /// The gateway did not come up.
-    #[error("the gateway container did not become healthy within {secs} s: see `docker logs {name}`")]
+    #[error(
+        "the gateway container did not become healthy within {secs} s: see `docker logs {name}`"
+    )]
     NotHealthy {
         /// Container name.
         name: String,
@@ -67,15 +77,56 @@ pub struct GatewaySettings {
     pub admin_port: u16,
     /// Container name; network, volume and image derive from it.
     pub container_name: String,
+    /// Extra labels on every Docker object the gateway makes (tests mark theirs).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
+
+/// The container name of the user's own gateway.
+pub const DEFAULT_NAME: &str = "branchyard-gateway";
 
 impl Default for GatewaySettings {
     fn default() -> Self {
         GatewaySettings {
             http_port: 80,
             admin_port: 0,
-            container_name: "branchyard-gateway".to_string(),
+            container_name: DEFAULT_NAME.to_string(),
+            labels: BTreeMap::new(),
         }
+    }
+}
+
+impl GatewaySettings {
+    /// The gateway's own network: `branchyard` for the default gateway, so a
+    /// second gateway (tests, benchmarks) never shares or removes it.
+    pub fn network(&self) -> String {
+        if self.container_name == DEFAULT_NAME {
+            NETWORK.to_string()
+        } else {
+            format!("{}-net", self.container_name)
+        }
+    }
+
+    /// The volume holding the gateway's route table.
+    pub fn volume(&self) -> String {
+        format!("{}-data", self.container_name)
+    }
+
+    /// The image tag: one per gateway name and Branchyard version.
+    pub fn image(&self) -> String {
+        format!("{}:{}", self.container_name, env!("CARGO_PKG_VERSION"))
+    }
+
+    /// Labels for every object made: managed, gateway, plus [`Self::labels`].
+    pub(crate) fn object_labels(&self) -> std::collections::HashMap<String, String> {
+        let mut l: std::collections::HashMap<String, String> = self
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        l.insert("dev.branchyard.managed".into(), "true".into());
+        l.insert("dev.branchyard.gateway".into(), "true".into());
+        l
     }
 }
 
@@ -94,5 +145,5 @@ pub struct Route {
     pub branch: String,
 }
 
-/// The shared network every gateway container joins.
+/// The network the default gateway container lives on.
 pub const NETWORK: &str = "branchyard";

@@ -9,6 +9,7 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
+use crate::error::GatewayError;
 use crate::proxy::{full, Body};
 use crate::routes::{Route, RouteTable};
 
@@ -25,12 +26,18 @@ const MAX_BODY: usize = 4 * 1024 * 1024;
 fn reply(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     let mut r = Response::new(full(body));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
-fn json_error(status: StatusCode, msg: &str) -> Response<Body> {
-    reply(status, serde_json::json!({ "error": msg }).to_string())
+fn json_error(e: &GatewayError) -> Response<Body> {
+    reply(
+        e.status(),
+        serde_json::json!({ "error": e.to_string() }).to_string(),
+    )
 }
 
 /// Compares without an early exit, so timing does not leak the token.
@@ -44,12 +51,27 @@ impl Admin {
         Admin { table, token }
     }
 
-    /// Handles one admin request.
+    /// Handles one admin request; failures become JSON `{"error": …}` answers
+    /// with the status [`GatewayError::status`] gives.
     pub async fn handle(&self, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+        Ok(match self.answer(req).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                tracing::debug!(error = %e, "admin request refused");
+                json_error(&e)
+            }
+        })
+    }
+
+    async fn answer(&self, req: Request<Incoming>) -> Result<Response<Body>, GatewayError> {
         let path = req.uri().path().to_string();
+        let method = req.method().clone();
         if path == "/healthz" {
             let n = self.table.snapshot().len();
-            return Ok(reply(StatusCode::OK, serde_json::json!({ "ok": true, "routes": n }).to_string()));
+            return Ok(reply(
+                StatusCode::OK,
+                serde_json::json!({ "ok": true, "routes": n }).to_string(),
+            ));
         }
         let authorized = req
             .headers()
@@ -58,50 +80,56 @@ impl Admin {
             .and_then(|v| v.strip_prefix("Bearer "))
             .is_some_and(|t| same(t.as_bytes(), self.token.as_bytes()));
         if !authorized {
-            return Ok(json_error(StatusCode::UNAUTHORIZED, "missing or wrong admin token"));
+            return Err(GatewayError::Unauthorized);
         }
-        let method = req.method().clone();
-        let host = path.strip_prefix("/routes/").map(str::to_string);
-        let body = match read_body(req).await {
-            Ok(b) => b,
-            Err(r) => return Ok(r),
-        };
-        let io_err = |e: std::io::Error| json_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("cannot save routes: {e}"));
-        Ok(match (method, path.as_str(), host) {
-            (Method::GET, "/routes", _) => {
+        let host = path
+            .strip_prefix("/routes/")
+            .filter(|h| !h.is_empty())
+            .map(str::to_string);
+        let body = read_body(req).await?;
+        let done = || reply(StatusCode::OK, "{}");
+        match (&method, path.as_str(), host) {
+            (&Method::GET, "/routes", _) => {
                 let list: Vec<Route> = self.table.snapshot().values().cloned().collect();
-                reply(StatusCode::OK, serde_json::to_string(&list).unwrap_or_default())
+                let text = serde_json::to_string(&list)
+                    .map_err(|e| GatewayError::BadRoute(e.to_string()))?;
+                Ok(reply(StatusCode::OK, text))
             }
-            (Method::PUT, "/routes", _) => match serde_json::from_slice::<Vec<Route>>(&body) {
-                Ok(list) => match self.table.replace(list) {
-                    Ok(()) => reply(StatusCode::OK, "{}"),
-                    Err(e) => io_err(e),
-                },
-                Err(e) => json_error(StatusCode::BAD_REQUEST, &format!("bad route list: {e}")),
-            },
-            (Method::PUT, _, Some(host)) => match serde_json::from_slice::<Route>(&body) {
-                Ok(mut route) => {
-                    route.host = host;
-                    match self.table.put(route) {
-                        Ok(()) => reply(StatusCode::OK, "{}"),
-                        Err(e) => io_err(e),
-                    }
-                }
-                Err(e) => json_error(StatusCode::BAD_REQUEST, &format!("bad route: {e}")),
-            },
-            (Method::DELETE, _, Some(host)) => match self.table.remove(&host) {
-                Ok(_) => reply(StatusCode::OK, "{}"),
-                Err(e) => io_err(e),
-            },
-            _ => json_error(StatusCode::NOT_FOUND, "no such admin endpoint"),
-        })
+            (&Method::PUT, "/routes", _) => {
+                let list: Vec<Route> = serde_json::from_slice(&body).map_err(|e| {
+                    GatewayError::BadRoute(format!("PUT /routes takes a JSON list of routes: {e}"))
+                })?;
+                self.table.replace(list)?;
+                Ok(done())
+            }
+            (&Method::PUT, _, Some(host)) => {
+                let mut route: Route = serde_json::from_slice(&body).map_err(|e| {
+                    GatewayError::BadRoute(format!(
+                        "PUT /routes/{host} takes {{\"upstream\":\"name:port\",…}}: {e}"
+                    ))
+                })?;
+                route.host = host;
+                self.table.put(route)?;
+                Ok(done())
+            }
+            (&Method::DELETE, _, Some(host)) => {
+                self.table.remove(&host)?;
+                Ok(done())
+            }
+            _ => Err(GatewayError::NoEndpoint {
+                method: method.to_string(),
+                path,
+            }),
+        }
     }
 }
 
-async fn read_body(req: Request<Incoming>) -> Result<Bytes, Response<Body>> {
+async fn read_body(req: Request<Incoming>) -> Result<Bytes, GatewayError> {
     let limited = http_body_util::Limited::new(req.into_body(), MAX_BODY);
     match limited.collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) => Err(json_error(StatusCode::PAYLOAD_TOO_LARGE, &format!("body: {e}"))),
+        Err(e) => Err(GatewayError::TooLarge(format!(
+            "{e} (limit {MAX_BODY} bytes)"
+        ))),
     }
 }

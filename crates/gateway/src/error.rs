@@ -1,18 +1,21 @@
-//! Every way a proxied request can fail, mapped to one HTTP status in one place.
+//! Every way a request to the gateway can fail, proxied or admin, mapped to
+//! one HTTP status in one place so each failure becomes a clean answer.
 
 use hyper::StatusCode;
 
-/// Why the gateway answers instead of the preview.
+/// Why the gateway answers itself instead of the preview (or refuses an admin call).
 #[derive(Debug, thiserror::Error)]
-pub enum ProxyError {
+pub enum GatewayError {
     /// No route for this host.
-    #[error("no preview is routed at {0}")]
+    #[error(
+        "no preview is routed at {0}: run `branchyard status` to see the previews and their URLs"
+    )]
     UnknownHost(String),
     /// The request had no Host header.
-    #[error("the request has no Host header")]
+    #[error("the request has no Host header: the gateway routes by host name")]
     NoHost,
     /// The upstream could not be reached.
-    #[error("preview {preview} is not answering at {upstream}: it may be starting, stopped or crashed ({cause})")]
+    #[error("preview {preview} is not answering at {upstream}: it may be starting, stopped or crashed ({cause}); see `branchyard status` and `branchyard logs`")]
     Upstream {
         /// Preview id.
         preview: String,
@@ -24,29 +27,103 @@ pub enum ProxyError {
     /// The request could not be rewritten for the upstream.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// An admin call without the right bearer token.
+    #[error("missing or wrong admin token: send `Authorization: Bearer <token>` (the engine keeps it in gateway.token)")]
+    Unauthorized,
+    /// An admin call with a body that is not a route (or a list of them).
+    #[error("bad route: {0}")]
+    BadRoute(String),
+    /// An admin body over the size limit.
+    #[error("admin request body too large: {0}")]
+    TooLarge(String),
+    /// An admin path or method the API does not have.
+    #[error("no admin endpoint {method} {path}: the API has GET/PUT /routes, PUT/DELETE /routes/<host>, GET /healthz")]
+    NoEndpoint {
+        /// The method asked for.
+        method: String,
+        /// The path asked for.
+        path: String,
+    },
+    /// The route table could not be saved; the change was not applied.
+    #[error("cannot save the route table to {path}: {cause} (the change was not applied)")]
+    Persist {
+        /// The state file.
+        path: String,
+        /// What failed.
+        cause: String,
+    },
 }
 
-impl ProxyError {
-    /// The status a client sees.
+impl GatewayError {
+    /// The status a client sees: the one place failures meet HTTP.
     pub fn status(&self) -> StatusCode {
         match self {
-            ProxyError::UnknownHost(_) => StatusCode::NOT_FOUND,
-            ProxyError::NoHost | ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            GatewayError::UnknownHost(_) => StatusCode::NOT_FOUND,
+            GatewayError::NoHost | GatewayError::BadRequest(_) | GatewayError::BadRoute(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            GatewayError::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            GatewayError::Unauthorized => StatusCode::UNAUTHORIZED,
+            GatewayError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::NoEndpoint { .. } => StatusCode::NOT_FOUND,
+            GatewayError::Persist { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn each_failure_has_its_status() {
-        assert_eq!(ProxyError::UnknownHost("x".into()).status(), 404);
-        assert_eq!(ProxyError::NoHost.status(), 400);
-        assert_eq!(ProxyError::BadRequest("x".into()).status(), 400);
-        let up = ProxyError::Upstream { preview: "p".into(), upstream: "u:1".into(), cause: "refused".into() };
-        assert_eq!(up.status(), 502);
+        let cases = [
+            (GatewayError::UnknownHost("x".into()), 404),
+            (GatewayError::NoHost, 400),
+            (GatewayError::BadRequest("x".into()), 400),
+            (
+                GatewayError::Upstream {
+                    preview: "p".into(),
+                    upstream: "u:1".into(),
+                    cause: "refused".into(),
+                },
+                502,
+            ),
+            (GatewayError::Unauthorized, 401),
+            (GatewayError::BadRoute("x".into()), 400),
+            (GatewayError::TooLarge("x".into()), 413),
+            (
+                GatewayError::NoEndpoint {
+                    method: "POST".into(),
+                    path: "/x".into(),
+                },
+                404,
+            ),
+            (
+                GatewayError::Persist {
+                    path: "/data/routes.json".into(),
+                    cause: "read-only".into(),
+                },
+                500,
+            ),
+        ];
+        for (e, code) in cases {
+            assert_eq!(e.status(), code, "{e}");
+        }
+    }
+
+    #[test]
+    fn an_upstream_failure_names_the_preview_and_says_it_may_be_starting() {
+        let e = GatewayError::Upstream {
+            preview: "feature-x.shop".into(),
+            upstream: "web:80".into(),
+            cause: "connection refused".into(),
+        };
+        let text = e.to_string();
+        assert!(
+            text.contains("feature-x.shop") && text.contains("starting"),
+            "{text}"
+        );
     }
 }

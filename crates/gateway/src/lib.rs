@@ -9,5 +9,6 @@ pub mod proxy;
 pub mod routes;
 pub mod server;
 
+pub use error::GatewayError;
 pub use routes::{Route, RouteTable};
 pub use server::{serve, Config};

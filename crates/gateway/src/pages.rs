@@ -3,7 +3,10 @@
 use crate::routes::Route;
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// A page with a title, a message and the live previews as links.
@@ -19,7 +22,9 @@ pub fn page(title: &str, message: &str, routes: &[Route], port_suffix: &str) -> 
         ));
     }
     if items.is_empty() {
-        items.push_str("<li>none yet: run <code>branchyard up &lt;repo&gt; &lt;branch&gt;</code></li>\n");
+        items.push_str(
+            "<li>none yet: run <code>branchyard up &lt;repo&gt; &lt;branch&gt;</code></li>\n",
+        );
     }
     format!(
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{t}</title>\

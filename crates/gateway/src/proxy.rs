@@ -13,7 +13,7 @@ use hyper::{Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use crate::error::ProxyError;
+use crate::error::GatewayError;
 use crate::pages;
 use crate::routes::{normalize_host, RouteTable};
 
@@ -43,7 +43,9 @@ pub struct Proxy {
 
 /// A body made of `text`.
 pub fn full(text: impl Into<Bytes>) -> Body {
-    Full::new(text.into()).map_err(|never| match never {}).boxed()
+    Full::new(text.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 impl Proxy {
@@ -66,26 +68,45 @@ impl Proxy {
     }
 
     /// Handles one request; never fails (failures become pages).
-    pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Result<Response<Body>, Infallible> {
+    pub async fn handle(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Result<Response<Body>, Infallible> {
         Ok(match self.forward(req, peer).await {
             Ok(resp) => resp,
             Err((e, host)) => self.error_page(&e, host.as_deref()),
         })
     }
 
-    fn error_page(&self, e: &ProxyError, host: Option<&str>) -> Response<Body> {
+    fn error_page(&self, e: &GatewayError, host: Option<&str>) -> Response<Body> {
         let routes: Vec<_> = self.table.snapshot().values().cloned().collect();
         let bare = matches!(host, Some("localhost" | "127.0.0.1"));
         let (status, title) = match e {
-            ProxyError::UnknownHost(_) if bare => (StatusCode::OK, "Branchyard".to_string()),
-            _ => (e.status(), format!("{} {}", e.status().as_u16(), e.status().canonical_reason().unwrap_or(""))),
+            GatewayError::UnknownHost(_) if bare => (StatusCode::OK, "Branchyard".to_string()),
+            _ => (
+                e.status(),
+                format!(
+                    "{} {}",
+                    e.status().as_u16(),
+                    e.status().canonical_reason().unwrap_or("")
+                ),
+            ),
         };
-        let message = if bare { "Previews routed by this gateway:".to_string() } else { e.to_string() };
+        let message = if bare {
+            "Previews routed by this gateway:".to_string()
+        } else {
+            e.to_string()
+        };
         let body = pages::page(&title, &message, &routes, &self.port_suffix);
         let mut resp = Response::new(full(body));
         *resp.status_mut() = status;
-        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-        resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         resp
     }
 
@@ -93,25 +114,29 @@ impl Proxy {
         &self,
         mut req: Request<Incoming>,
         peer: SocketAddr,
-    ) -> Result<Response<Body>, (ProxyError, Option<String>)> {
+    ) -> Result<Response<Body>, (GatewayError, Option<String>)> {
         let raw_host = req
             .headers()
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
             .map(str::to_string)
             .or_else(|| req.uri().authority().map(|a| a.to_string()))
-            .ok_or((ProxyError::NoHost, None))?;
+            .ok_or((GatewayError::NoHost, None))?;
         let host = normalize_host(&raw_host);
         let route = self
             .table
             .lookup(&host)
-            .ok_or_else(|| (ProxyError::UnknownHost(host.clone()), Some(host.clone())))?;
-        let fail = |e: ProxyError| (e, Some(host.clone()));
+            .ok_or_else(|| (GatewayError::UnknownHost(host.clone()), Some(host.clone())))?;
+        let fail = |e: GatewayError| (e, Some(host.clone()));
 
-        let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let path = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
         let uri: Uri = format!("http://{}{}", route.upstream, path)
             .parse()
-            .map_err(|e| fail(ProxyError::BadRequest(format!("{e}"))))?;
+            .map_err(|e| fail(GatewayError::BadRequest(format!("{e}"))))?;
         let upgrade = upgrade_requested(req.headers());
         let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
 
@@ -125,7 +150,7 @@ impl Proxy {
         append_forwarded(headers, peer, &raw_host);
 
         let mut resp = self.client.request(req).await.map_err(|e| {
-            fail(ProxyError::Upstream {
+            fail(GatewayError::Upstream {
                 preview: route.preview.clone(),
                 upstream: route.upstream.clone(),
                 cause: root_cause(&e),
@@ -136,10 +161,15 @@ impl Proxy {
             if let Some(client_upgrade) = client_upgrade {
                 let upstream_upgrade = hyper::upgrade::on(&mut resp);
                 tokio::spawn(async move {
-                    let (Ok(client), Ok(upstream)) = (client_upgrade.await, upstream_upgrade.await) else {
+                    let (Ok(client), Ok(upstream)) = (client_upgrade.await, upstream_upgrade.await)
+                    else {
                         return;
                     };
-                    let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(client), &mut TokioIo::new(upstream)).await;
+                    let _ = tokio::io::copy_bidirectional(
+                        &mut TokioIo::new(client),
+                        &mut TokioIo::new(upstream),
+                    )
+                    .await;
                 });
             }
             let (parts, _) = resp.into_parts();
@@ -156,7 +186,10 @@ fn upgrade_requested(h: &HeaderMap) -> Option<HeaderValue> {
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")));
+        .any(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+        });
     if conn_upgrade {
         h.get(header::UPGRADE).cloned()
     } else {
@@ -169,7 +202,11 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(',').map(|t| t.trim().to_ascii_lowercase()).collect::<Vec<_>>())
+        .flat_map(|v| {
+            v.split(',')
+                .map(|t| t.trim().to_ascii_lowercase())
+                .collect::<Vec<_>>()
+        })
         .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
         .collect();
     for n in named {

@@ -3,9 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
+
+use crate::error::GatewayError;
 
 /// One host routed to one upstream. Extra fields are kept as given.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,9 +32,14 @@ pub struct Route {
 }
 
 /// The live table, cheap to read from many connections at once.
+///
+/// Readers take a snapshot (an `Arc` clone under a brief read lock); writers
+/// queue on `writer`, build and save the next table, and only then hold the
+/// write lock for the swap itself, so a slow disk never stalls routing.
 #[derive(Debug, Clone)]
 pub struct RouteTable {
     current: Arc<RwLock<Arc<BTreeMap<String, Route>>>>,
+    writer: Arc<Mutex<()>>,
     state_file: Option<PathBuf>,
 }
 
@@ -40,32 +47,58 @@ pub struct RouteTable {
 pub fn normalize_host(host: &str) -> String {
     let h = host.trim();
     let h = match h.rsplit_once(':') {
-        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) && !name.ends_with(']') => name,
+        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) && !name.ends_with(']') => {
+            name
+        }
         _ => h,
     };
     h.trim_end_matches('.').to_ascii_lowercase()
 }
 
 impl RouteTable {
-    /// An empty table persisted to `state_file` (loading what it holds).
+    /// The table saved in `state_file` (empty when there is none yet),
+    /// saved back there on every change; `None` keeps it in memory only.
+    ///
+    /// A file that is not a route list is set aside as `<file>.corrupt` and the
+    /// table starts empty: the engine pushes the routes again, and a gateway
+    /// that refused to start would take every preview down with it.
+    ///
+    /// # Errors
+    /// When the state file exists but cannot be read.
     pub fn load(state_file: Option<PathBuf>) -> std::io::Result<Self> {
         let routes = match &state_file {
-            Some(p) if p.exists() => {
-                let text = std::fs::read_to_string(p)?;
-                let list: Vec<Route> = serde_json::from_str(&text).map_err(std::io::Error::other)?;
-                list.into_iter().map(|r| (normalize_host(&r.host), r)).collect()
-            }
-            _ => BTreeMap::new(),
+            Some(p) => match std::fs::read_to_string(p) {
+                Ok(text) => match serde_json::from_str::<Vec<Route>>(&text) {
+                    Ok(list) => list
+                        .into_iter()
+                        .map(|r| (normalize_host(&r.host), r))
+                        .collect(),
+                    Err(e) => {
+                        let aside = p.with_extension("json.corrupt");
+                        tracing::warn!(file = %p.display(), error = %e, aside = %aside.display(), "the route table is unreadable; starting empty");
+                        std::fs::rename(p, &aside)?;
+                        BTreeMap::new()
+                    }
+                },
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+                Err(e) => return Err(e),
+            },
+            None => BTreeMap::new(),
         };
+        tracing::info!(routes = routes.len(), "route table loaded");
         Ok(RouteTable {
             current: Arc::new(RwLock::new(Arc::new(routes))),
+            writer: Arc::new(Mutex::new(())),
             state_file,
         })
     }
 
     /// A snapshot of the table.
     pub fn snapshot(&self) -> Arc<BTreeMap<String, Route>> {
-        self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The route for a Host header value.
@@ -73,20 +106,33 @@ impl RouteTable {
         self.snapshot().get(&normalize_host(host)).cloned()
     }
 
-    /// Applies `change` to a copy, persists it, then swaps it in.
-    pub fn update(&self, change: impl FnOnce(&mut BTreeMap<String, Route>)) -> std::io::Result<()> {
-        let mut guard = self.current.write().unwrap_or_else(|p| p.into_inner());
-        let mut next = (**guard).clone();
+    /// Applies `change` to a copy, persists it, then swaps it in; on a save
+    /// failure the live table is unchanged.
+    ///
+    /// # Errors
+    /// [`GatewayError::Persist`] when the state file cannot be written.
+    pub fn update(
+        &self,
+        change: impl FnOnce(&mut BTreeMap<String, Route>),
+    ) -> Result<(), GatewayError> {
+        let _one_writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = (*self.snapshot()).clone();
         change(&mut next);
         if let Some(p) = &self.state_file {
-            persist(p, &next)?;
+            persist(p, &next).map_err(|e| GatewayError::Persist {
+                path: p.display().to_string(),
+                cause: e.to_string(),
+            })?;
         }
-        *guard = Arc::new(next);
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
         Ok(())
     }
 
     /// Adds or replaces one route.
-    pub fn put(&self, mut route: Route) -> std::io::Result<()> {
+    ///
+    /// # Errors
+    /// When the table cannot be saved.
+    pub fn put(&self, mut route: Route) -> Result<(), GatewayError> {
         route.host = normalize_host(&route.host);
         self.update(|t| {
             t.insert(route.host.clone(), route);
@@ -94,14 +140,20 @@ impl RouteTable {
     }
 
     /// Removes one route; `false` when there was none.
-    pub fn remove(&self, host: &str) -> std::io::Result<bool> {
+    ///
+    /// # Errors
+    /// When the table cannot be saved.
+    pub fn remove(&self, host: &str) -> Result<bool, GatewayError> {
         let mut found = false;
         self.update(|t| found = t.remove(&normalize_host(host)).is_some())?;
         Ok(found)
     }
 
     /// Replaces the whole table.
-    pub fn replace(&self, routes: Vec<Route>) -> std::io::Result<()> {
+    ///
+    /// # Errors
+    /// When the table cannot be saved.
+    pub fn replace(&self, routes: Vec<Route>) -> Result<(), GatewayError> {
         self.update(|t| {
             *t = routes
                 .into_iter()
@@ -120,12 +172,19 @@ fn persist(path: &Path, table: &BTreeMap<String, Route>) -> std::io::Result<()> 
         std::fs::create_dir_all(dir)?;
     }
     let list: Vec<&Route> = table.values().collect();
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(&list).map_err(std::io::Error::other)?)?;
+    let tmp = path.with_extension("json.tmp");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&serde_json::to_vec_pretty(&list).map_err(std::io::Error::other)?)?;
+        // On disk before the rename, or a power cut could leave an empty table.
+        f.sync_all()?;
+    }
     std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -160,5 +219,51 @@ mod tests {
         let again = RouteTable::load(Some(f)).unwrap();
         assert!(again.lookup("b.r.localhost").is_some());
         assert!(again.lookup("a.r.localhost").is_none());
+    }
+
+    #[test]
+    fn fields_the_gateway_does_not_know_are_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("routes.json");
+        let t = RouteTable::load(Some(f.clone())).unwrap();
+        let r: Route = serde_json::from_str(
+            r#"{"host":"a.r.localhost","upstream":"web:80","preview":"a.r","repo":"r","branch":"a","state":"running"}"#,
+        )
+        .unwrap();
+        t.put(r).unwrap();
+        let again = RouteTable::load(Some(f)).unwrap();
+        let kept = again.lookup("a.r.localhost").unwrap();
+        assert_eq!(
+            kept.extra["state"], "running",
+            "newer engines' fields survive a round trip"
+        );
+    }
+
+    #[test]
+    fn a_failed_save_leaves_the_live_table_unchanged() {
+        let d = tempfile::tempdir().unwrap();
+        // A directory where the file should be: every save fails.
+        let f = d.path().join("routes.json");
+        let t = RouteTable::load(Some(f.clone())).unwrap();
+        std::fs::create_dir(&f).unwrap();
+        let err = t.put(route("a.r.localhost")).unwrap_err();
+        assert_eq!(err.status(), 500);
+        assert!(
+            t.lookup("a.r.localhost").is_none(),
+            "nothing unsaved is served"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_state_file_is_set_aside_and_the_gateway_starts_empty() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("routes.json");
+        std::fs::write(&f, "not json").unwrap();
+        let t = RouteTable::load(Some(f.clone())).unwrap();
+        assert!(t.snapshot().is_empty());
+        assert!(
+            d.path().join("routes.json.corrupt").exists(),
+            "the bad file is kept to look at"
+        );
     }
 }

@@ -50,7 +50,7 @@ pub async fn serve(
             loop {
                 let (stream, peer) = tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    a = proxy_l.accept() => match a { Ok(a) => a, Err(_) => continue },
+                    a = proxy_l.accept() => match a { Ok(a) => a, Err(e) => { pause_after(e).await; continue } },
                 };
                 let _ = stream.set_nodelay(true);
                 let proxy = proxy.clone();
@@ -73,7 +73,7 @@ pub async fn serve(
             loop {
                 let (stream, _) = tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    a = admin_l.accept() => match a { Ok(a) => a, Err(_) => continue },
+                    a = admin_l.accept() => match a { Ok(a) => a, Err(e) => { pause_after(e).await; continue } },
                 };
                 let admin = admin.clone();
                 tokio::spawn(async move {
@@ -81,11 +81,20 @@ pub async fn serve(
                         let admin = admin.clone();
                         async move { admin.handle(req).await }
                     });
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
                 });
             }
         }
     };
     tokio::join!(proxy_loop, admin_loop);
     Ok(())
+}
+
+/// Accept failures (out of file descriptors, mostly) pass; retrying at once
+/// would spin a core, so wait a moment first.
+async fn pause_after(e: std::io::Error) {
+    tracing::warn!(error = %e, "accept failed");
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
 }

@@ -40,7 +40,12 @@ impl AdminClient {
     }
 
     /// Sends one request; `Ok((status, body))`.
-    pub(super) async fn call(&self, method: Method, path: &str, body: Option<String>) -> Result<(u16, String), GatewayError> {
+    pub(super) async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<(u16, String), GatewayError> {
         let req = Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base))
@@ -63,12 +68,19 @@ impl AdminClient {
     }
 
     /// Like [`Self::call`], but a non-2xx answer is an error.
-    pub(super) async fn ok(&self, method: Method, path: &str, body: Option<String>) -> Result<String, GatewayError> {
+    pub(super) async fn ok(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<String, GatewayError> {
         let (status, text) = self.call(method, path, body).await?;
         if (200..300).contains(&status) {
             Ok(text)
         } else {
-            Err(GatewayError::Admin(format!("{path} answered {status}: {text}")))
+            Err(GatewayError::Admin(format!(
+                "{path} answered {status}: {text}"
+            )))
         }
     }
 
@@ -80,7 +92,11 @@ impl AdminClient {
 
 impl AdminClient {
     /// `GET path` with a Host header (used to probe routes through the proxy).
-    pub(super) async fn call_host(&self, host: &str, path: &str) -> Result<(u16, String), GatewayError> {
+    pub(super) async fn call_host(
+        &self,
+        host: &str,
+        path: &str,
+    ) -> Result<(u16, String), GatewayError> {
         let req = Request::builder()
             .method(Method::GET)
             .uri(format!("{}{path}", self.base))

@@ -8,7 +8,7 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
-use super::GatewayError;
+use super::{GatewayError, GatewaySettings};
 
 /// Label holding the sha256 of the binary an image was built from.
 const SHA_LABEL: &str = "dev.branchyard.gateway-binary-sha256";
@@ -30,30 +30,40 @@ pub fn binary_path() -> PathBuf {
         .join("../../target/x86_64-unknown-linux-musl/release/branchyard-gateway")
 }
 
-/// Builds `tag` from the binary unless an image with its sha already exists.
+/// Builds the gateway image from the binary unless an image of that tag
+/// already carries the binary's sha; its tag.
 ///
 /// # Errors
 /// Missing binary or a failed build.
-pub(super) async fn ensure_image(docker: &Docker, tag: &str) -> Result<String, GatewayError> {
+pub(super) async fn ensure_image(
+    docker: &Docker,
+    settings: &GatewaySettings,
+) -> Result<String, GatewayError> {
+    let tag = settings.image();
     let path = binary_path();
-    let binary = std::fs::read(&path).map_err(|_| GatewayError::BinaryMissing { path: path.clone() })?;
+    let binary =
+        std::fs::read(&path).map_err(|_| GatewayError::BinaryMissing { path: path.clone() })?;
     let sha = hex::encode(Sha256::digest(&binary));
-    if let Ok(img) = docker.inspect_image(tag).await {
+    if let Ok(img) = docker.inspect_image(&tag).await {
         let labels = img.config.and_then(|c| c.labels).unwrap_or_default();
         if labels.get(SHA_LABEL) == Some(&sha) {
-            return Ok(tag.to_string());
+            return Ok(tag);
         }
     }
-    let dockerfile = format!(
-        "FROM scratch\nCOPY branchyard-gateway /branchyard-gateway\nEXPOSE 80 2019\n\
-         LABEL {SHA_LABEL}={sha} dev.branchyard.managed=true dev.branchyard.gateway=true\n\
-         ENTRYPOINT [\"/branchyard-gateway\"]\n"
-    );
+    tracing::info!(%tag, binary = %path.display(), "building the gateway image");
+    let mut labels: Vec<(String, String)> = settings.object_labels().into_iter().collect();
+    labels.push((SHA_LABEL.to_string(), sha));
+    labels.sort();
+    let dockerfile = dockerfile(&labels);
     let tar = context_tar(&dockerfile, &binary).map_err(|e| GatewayError::Io {
         path: path.display().to_string(),
         message: e.to_string(),
     })?;
-    let opts = BuildImageOptionsBuilder::default().t(tag).rm(true).forcerm(true).build();
+    let opts = BuildImageOptionsBuilder::default()
+        .t(&tag)
+        .rm(true)
+        .forcerm(true)
+        .build();
     let mut stream = docker.build_image(opts, None, Some(bollard::body_full(tar.into())));
     while let Some(item) = stream.next().await {
         let info = item.map_err(|e| GatewayError::Docker {
@@ -67,7 +77,20 @@ pub(super) async fn ensure_image(docker: &Docker, tag: &str) -> Result<String, G
             });
         }
     }
-    Ok(tag.to_string())
+    Ok(tag)
+}
+
+/// The Dockerfile: the static binary alone, its labels quoted as JSON strings.
+fn dockerfile(labels: &[(String, String)]) -> String {
+    let quote = |s: &str| serde_json::Value::from(s).to_string();
+    let labels: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{}={}", quote(k), quote(v)))
+        .collect();
+    format!(
+        "FROM scratch\nCOPY branchyard-gateway /branchyard-gateway\nEXPOSE 80 2019\nLABEL {}\nENTRYPOINT [\"/branchyard-gateway\"]\n",
+        labels.join(" ")
+    )
 }
 
 fn context_tar(dockerfile: &str, binary: &[u8]) -> std::io::Result<Vec<u8>> {

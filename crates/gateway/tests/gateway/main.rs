@@ -1,0 +1,12 @@
+//! The gateway in-process, against real upstream servers on loopback: one
+//! module per concern, shared servers and clients in `support`.
+
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
+mod admin;
+mod binary;
+mod routing;
+mod streaming;
+mod support;
+mod upgrades;
