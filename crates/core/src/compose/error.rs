@@ -1,5 +1,6 @@
-//! Everything that can be wrong with a compose project, each naming the file,
-//! the service and the key, and saying what to do.
+//! Everything that can be wrong with a compose project or `branchyard.toml`,
+//! each naming the file, the service (or top level) and the key, and saying
+//! what to do about it.
 
 use crate::error::Code;
 
@@ -33,9 +34,9 @@ pub enum ComposeError {
         file: String,
         /// `service "web"` or `top level`.
         where_: String,
-        /// The key.
+        /// The key, dotted when nested (`deploy.replicas`).
         key: String,
-        /// What to do instead.
+        /// What is supported instead, as ` (supported: …)`.
         hint: String,
     },
     /// A value of the wrong shape.
@@ -47,33 +48,49 @@ pub enum ComposeError {
         where_: String,
         /// The key.
         key: String,
-        /// What is wrong.
+        /// What is wrong and what to write instead.
         message: String,
     },
     /// `${VAR:?message}` with VAR unset.
-    #[error("{file}: required variable {variable} is not set: {message}")]
+    #[error("{file}: {path}: required variable {variable} is not set: {message}. Set it in your environment or in the project's .env file")]
     MissingVariable {
         /// The file.
         file: String,
+        /// Where in the file, e.g. `services.web.image`.
+        path: String,
         /// The variable.
         variable: String,
         /// The file's own message.
         message: String,
     },
+    /// A service depends on one that is disabled by profiles.
+    #[error("{file}: service {service:?}: depends_on: service {dependency:?} is only enabled by the profile(s) {profiles}; activate one (`--profile`, or `profiles` in branchyard.toml) or mark the dependency `required: false`")]
+    DisabledDependency {
+        /// The file.
+        file: String,
+        /// The depending service.
+        service: String,
+        /// The disabled service.
+        dependency: String,
+        /// Its profiles, comma-separated.
+        profiles: String,
+    },
     /// A setting refused for an untrusted repository.
-    #[error("{file}: service {service:?}: {key}: {reason}. Refused because this repo is not trusted; if you trust this branch's code, run `branchyard repo trust <repo>`")]
+    #[error("{file}: {}: {key}: {reason}. Refused because this repo is not trusted; if you trust this branch's code, run `branchyard repo trust <repo>`", scope(.service))]
     Unsafe {
         /// The file.
         file: String,
-        /// The service.
+        /// The service; empty for project-wide settings (e.g. the `.env` file).
         service: String,
         /// The key.
         key: String,
         /// What it would allow.
         reason: String,
     },
-    /// Services depend on each other in a cycle.
-    #[error("{file}: services depend on each other in a cycle: {cycle}")]
+    /// Services depend on (or extend) each other in a cycle.
+    #[error(
+        "{file}: services depend on each other in a cycle: {cycle}; remove one of these links"
+    )]
     Cycle {
         /// The file.
         file: String,
@@ -90,12 +107,62 @@ pub enum ComposeError {
     },
 }
 
+/// `service "web"`, or `project` for settings outside any service.
+fn scope(service: &str) -> String {
+    if service.is_empty() {
+        "project".to_string()
+    } else {
+        format!("service {service:?}")
+    }
+}
+
 impl ComposeError {
-    /// The stable code for this error.
+    /// The stable code for this error: [`Code::Unsafe`] for refusals, [`Code::Config`] otherwise.
     pub fn code(&self) -> Code {
         match self {
             ComposeError::Unsafe { .. } => Code::Unsafe,
             _ => Code::Config,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_have_the_unsafe_code_and_everything_else_is_config() {
+        let unsafe_ = ComposeError::Unsafe {
+            file: "f".into(),
+            service: "web".into(),
+            key: "privileged".into(),
+            reason: "r".into(),
+        };
+        assert_eq!(unsafe_.code(), Code::Unsafe);
+        assert!(
+            unsafe_
+                .to_string()
+                .starts_with("f: service \"web\": privileged: r."),
+            "{unsafe_}"
+        );
+        assert!(
+            unsafe_.to_string().contains("branchyard repo trust"),
+            "the message says how to lift it"
+        );
+        let project = ComposeError::Unsafe {
+            file: "f".into(),
+            service: String::new(),
+            key: ".env".into(),
+            reason: "r".into(),
+        };
+        assert!(
+            project.to_string().starts_with("f: project: .env"),
+            "{project}"
+        );
+        let cycle = ComposeError::Cycle {
+            file: "f".into(),
+            cycle: "a -> b -> a".into(),
+        };
+        assert_eq!(cycle.code(), Code::Config);
     }
 }

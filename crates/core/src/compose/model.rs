@@ -48,6 +48,10 @@ pub struct Service {
     pub entrypoint: Option<Vec<String>>,
     /// `environment:` merged over `env_file:` contents; `None` value = unset in the container.
     pub environment: IndexMap<String, Option<String>>,
+    /// `env_file:` paths (absolute, symlinks resolved), already read into
+    /// `environment`; kept so the safety check can refuse files outside the worktree.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_files: Vec<PathBuf>,
     /// Container ports from `ports:` (host side ignored: previews never publish).
     pub ports: Vec<u16>,
     /// `expose:` container ports.
