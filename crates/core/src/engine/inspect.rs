@@ -195,7 +195,8 @@ impl Engine {
             branch_slug: "local".into(),
             sha: String::new(),
             trusted: false,
-            env: std::env::vars().collect(),
+            // Untrusted: no access to the user's environment (see `Engine::resolve`).
+            env: indexmap::IndexMap::new(),
             base: self.url_base().await,
             profiles: Vec::new(),
         };

@@ -309,7 +309,13 @@ impl Engine {
             branch_slug: rec.slug.clone(),
             sha: sha.to_string(),
             trusted: repo.trusted,
-            env: std::env::vars().collect(),
+            // An untrusted branch must not read the user's environment (tokens,
+            // keys) through `${VAR}`: it gets only its own `.env`.
+            env: if repo.trusted {
+                std::env::vars().collect()
+            } else {
+                IndexMap::new()
+            },
             base,
             profiles: profiles.to_vec(),
         };
