@@ -57,6 +57,7 @@ pub fn check(project: &Project, worktree: &Path) -> Result<(), ComposeError> {
     let inside = |p: &Path| paths::is_inside(p, worktree);
     for (name, s) in &project.services {
         namespaces(name, s)?;
+        shared_objects(project, name, s)?;
         for m in &s.volumes {
             if let Mount::Bind { source, .. } = m {
                 if is_docker_socket(source) {
@@ -122,6 +123,29 @@ pub fn check(project: &Project, worktree: &Path) -> Result<(), ComposeError> {
 }
 
 /// Privileges and shared namespaces.
+/// Volumes and networks must be the preview's own: `external: true` or an
+/// explicit `name:` would reach objects of other projects on this machine.
+fn shared_objects(p: &Project, name: &str, s: &Service) -> Result<(), ComposeError> {
+    for m in &s.volumes {
+        if let Mount::Volume { source, .. } = m {
+            if let Some(v) = p.volumes.get(source) {
+                if v.external || v.name.is_some() {
+                    let what = if v.external { "is external".to_string() } else { format!("is named {:?}", v.name.as_deref().unwrap_or("")) };
+                    return Err(refuse(name, s, "volumes", format!("volume {source:?} {what}: it could be another project's data")));
+                }
+            }
+        }
+    }
+    for key in s.networks.keys() {
+        if let Some(n) = p.networks.get(key) {
+            if n.external || n.name.is_some() {
+                return Err(refuse(name, s, "networks", format!("network {key:?} is external or explicitly named: it would join another project's network")));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn namespaces(name: &str, s: &Service) -> Result<(), ComposeError> {
     let ps = &s.privileged_settings;
     if ps.privileged {
@@ -219,6 +243,29 @@ fn namespaces(name: &str, s: &Service) -> Result<(), ComposeError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn external_or_named_volumes_and_networks_are_refused() {
+        use crate::compose::model::{Network, Volume};
+        let d = tempfile::tempdir().unwrap();
+        let svc = Service {
+            source_file: d.path().join("compose.yaml"),
+            volumes: vec![Mount::Volume { source: "data".into(), target: "/d".into(), read_only: false }],
+            networks: [("default".to_string(), Default::default())].into_iter().collect(),
+            ..Service::default()
+        };
+        let mut p = project(d.path(), svc);
+        p.networks.insert("default".into(), Network::default());
+        p.volumes.insert("data".into(), Volume { external: true, ..Volume::default() });
+        let e = check(&p, d.path()).unwrap_err().to_string();
+        assert!(e.contains("volumes") && e.contains("external"), "{e}");
+        p.volumes.insert("data".into(), Volume { name: Some("other_data".into()), ..Volume::default() });
+        assert!(check(&p, d.path()).is_err(), "an explicit name is refused too");
+        p.volumes.insert("data".into(), Volume::default());
+        p.networks.insert("default".into(), Network { external: true, ..Network::default() });
+        let e = check(&p, d.path()).unwrap_err().to_string();
+        assert!(e.contains("networks"), "{e}");
+    }
+
     use std::path::PathBuf;
 
     use indexmap::IndexMap;
