@@ -1,34 +1,50 @@
-//! Applying a project on Docker: networks and volumes, image builds (in
-//! parallel), containers created and started in dependency order with each
-//! `depends_on` condition awaited, then health. Also stop, start and down.
+//! Applying a project on Docker, natively (no `docker compose`): networks and
+//! volumes, image builds in parallel, containers created and started in
+//! dependency order with each `depends_on` condition awaited, then health.
+//! Also stop, start, down, and undo of exactly what a failed run created.
 
+mod follow;
+mod images;
+mod monitor;
 mod resources;
 mod run;
 mod spec;
+mod start;
+mod teardown;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use indexmap::IndexMap;
 use tokio_util::sync::CancellationToken;
 
 use crate::compose::model::Project;
+use crate::compose::plan::Action;
 use crate::docker::{DockerError, PreviewLabels};
 use crate::events::{ServiceStatus, Step};
 
-pub use resources::{down, stop};
-pub use spec::{container_name, network_name, volume_name};
+pub use spec::{container_name, image_of, network_name, volume_name};
+pub use teardown::{down, stop, undo, DownReport};
 
 /// Options of [`up`].
 #[derive(Debug, Clone)]
 pub struct UpOptions {
-    /// Where inline secrets and configs are written.
+    /// Where inline (`content:`/`environment:`) secrets and configs are written.
     pub state_dir: PathBuf,
-    /// How long services may take to become healthy.
+    /// How long a service may take to become healthy (or a dependency's condition to hold).
     pub health_timeout: Duration,
-    /// Recreate every container.
+    /// Recreate every container, even unchanged ones.
     pub force_recreate: bool,
     /// Use images as they are (resume): no builds.
     pub skip_build: bool,
+    /// How long a service without a health check must stay up to count as
+    /// started: a container that exits within it fails `up`.
+    pub settle: Duration,
+    /// Records what this run creates, readable even when `up` fails or is cancelled.
+    pub record: AppliedLog,
 }
 
 impl Default for UpOptions {
@@ -38,6 +54,8 @@ impl Default for UpOptions {
             health_timeout: Duration::from_secs(120),
             force_recreate: false,
             skip_build: false,
+            settle: Duration::from_millis(200),
+            record: AppliedLog::default(),
         }
     }
 }
@@ -63,12 +81,49 @@ pub enum Progress {
 /// Progress callback.
 pub type OnProgress<'a> = &'a (dyn Fn(Progress) + Send + Sync);
 
+/// What one run of `up` did: what it created (for an exact undo) and what it
+/// decided per service.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Networks this run created.
+    pub networks: Vec<String>,
+    /// Named volumes this run created.
+    pub volumes: Vec<String>,
+    /// Containers this run created (recorded just before each create).
+    pub containers: Vec<String>,
+    /// Image tags this run built (kept on undo: they are the build cache).
+    pub images: Vec<String>,
+    /// Containers this run removed (of gone services, or replaced).
+    pub removed: Vec<String>,
+    /// What the plan said per service.
+    pub actions: IndexMap<String, Action>,
+}
+
+/// A shared, growing [`Applied`]: `up` writes to it as it goes, so a caller
+/// still knows what was created when `up` fails or is cancelled.
+#[derive(Debug, Clone, Default)]
+pub struct AppliedLog(Arc<Mutex<Applied>>);
+
+impl AppliedLog {
+    /// What was recorded so far.
+    pub fn snapshot(&self) -> Applied {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Applied)) {
+        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+}
+
 /// Brings `project` to its wanted state: idempotent (unchanged services are
 /// kept), recreating changed ones and removing containers of services that
 /// are gone. Returns when every service runs (healthy where it has a check).
+/// What it created is also in `opts.record`, for undo after a failure.
 ///
 /// # Errors
-/// Build, pull, create or start failures, unhealthy services, or cancellation.
+/// [`DockerError::Build`], [`DockerError::ImageMissing`], [`DockerError::Start`]
+/// (exited, unhealthy, crash-looping, timed out) with the service's last log
+/// lines, [`DockerError::ExternalMissing`], [`DockerError::Cancelled`].
 pub async fn up(
     docker: &bollard::Docker,
     project: &Project,
@@ -76,14 +131,14 @@ pub async fn up(
     opts: &UpOptions,
     progress: OnProgress<'_>,
     cancel: CancellationToken,
-) -> Result<(), DockerError> {
-    tokio::select! {
-        r = run::up(docker, project, labels, opts, progress) => r,
-        _ = cancel.cancelled() => Err(DockerError::Cancelled),
-    }
+) -> Result<Applied, DockerError> {
+    run::up(docker, project, labels, opts, progress, &cancel).await?;
+    Ok(opts.record.snapshot())
 }
 
-/// Starts a suspended project's containers in dependency order, as they were.
+/// Starts a stopped project's containers in dependency order, awaiting each
+/// `depends_on` condition and health; a missing container is created (from
+/// the image as it is: nothing is built).
 ///
 /// # Errors
 /// As [`up`].
@@ -93,11 +148,20 @@ pub async fn start(
     labels: &PreviewLabels,
     health_timeout: Duration,
     progress: OnProgress<'_>,
-) -> Result<(), DockerError> {
+) -> Result<Applied, DockerError> {
     let opts = UpOptions {
         health_timeout,
         skip_build: true,
         ..UpOptions::default()
     };
-    run::up(docker, project, labels, &opts, progress).await
+    run::up(
+        docker,
+        project,
+        labels,
+        &opts,
+        progress,
+        &CancellationToken::new(),
+    )
+    .await?;
+    Ok(opts.record.snapshot())
 }

@@ -13,7 +13,8 @@ use crate::compose::model::Build;
 /// Lines of build output kept for the error message.
 const TAIL: usize = 30;
 
-/// Builds `build` as `tag`, calling `on_line` with each output line.
+/// Builds `build` as `tag`, calling `on_line` with each output line, and
+/// returns the new image's id.
 ///
 /// # Errors
 /// [`DockerError::Build`] with the build's last lines.
@@ -24,7 +25,7 @@ pub async fn build_image(
     tag: &str,
     labels: &HashMap<String, String>,
     on_line: &(dyn Fn(String) + Send + Sync),
-) -> Result<(), DockerError> {
+) -> Result<String, DockerError> {
     let ctx = build.context.clone();
     let fail = |message: String, tail: &[String]| DockerError::Build {
         service: service.to_string(),
@@ -34,7 +35,15 @@ pub async fn build_image(
     let tar = tokio::task::spawn_blocking(move || context_tar(&ctx))
         .await
         .map_err(|e| fail(e.to_string(), &[]))?
-        .map_err(|e| fail(format!("cannot read the build context {}: {e}", build.context.display()), &[]))?;
+        .map_err(|e| {
+            fail(
+                format!(
+                    "cannot read the build context {}: {e}",
+                    build.context.display()
+                ),
+                &[],
+            )
+        })?;
     let args: HashMap<String, String> = build
         .args
         .iter()
@@ -52,9 +61,13 @@ pub async fn build_image(
     }
     let mut stream = docker.build_image(opts.build(), None, Some(bollard::body_full(tar.into())));
     let mut tail: Vec<String> = Vec::new();
+    let mut id = None;
     while let Some(item) = stream.next().await {
         match item {
             Ok(info) => {
+                if let Some(i) = info.aux.and_then(|a| a.id) {
+                    id = Some(i);
+                }
                 if let Some(text) = info.stream {
                     for line in text.lines().filter(|l| !l.trim().is_empty()) {
                         on_line(line.to_string());
@@ -69,28 +82,48 @@ pub async fn build_image(
                 }
             }
             Err(e) => {
-                let msg = match e {
-                    bollard::errors::Error::DockerStreamError { error } => error,
-                    other => other.to_string(),
-                };
-                return Err(fail(msg, &tail));
+                return Err(fail(super::describe(&e), &tail));
             }
         }
     }
-    Ok(())
+    match id {
+        Some(id) => Ok(id),
+        // Older engines do not send the id: ask for it.
+        None => docker
+            .inspect_image(tag)
+            .await
+            .ok()
+            .and_then(|i| i.id)
+            .ok_or_else(|| {
+                fail(
+                    format!("the build finished but image {tag} is not there"),
+                    &tail,
+                )
+            }),
+    }
 }
 
-/// A tar of the context, leaving out `.git` and what `.dockerignore` names.
-fn context_tar(dir: &Path) -> std::io::Result<Vec<u8>> {
+/// A tar of the build context `dir`, leaving out `.git` and what its
+/// `.dockerignore` names.
+///
+/// # Errors
+/// When a file cannot be read.
+pub fn context_tar(dir: &Path) -> std::io::Result<Vec<u8>> {
     let ignore = Ignore::load(dir);
     let mut b = tar::Builder::new(Vec::new());
     b.follow_symlinks(false);
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d)? {
-            let entry = entry?;
+        let mut entries = std::fs::read_dir(&d)?.collect::<Result<Vec<_>, _>>()?;
+        // A stable order keeps the tar, and so the build cache, stable.
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
             let path = entry.path();
-            let rel = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().to_string();
+            let rel = path
+                .strip_prefix(dir)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .to_string();
             if rel == ".git" || ignore.matches(&rel) {
                 continue;
             }
@@ -114,7 +147,12 @@ impl Ignore {
         let text = std::fs::read_to_string(dir.join(".dockerignore")).unwrap_or_default();
         Ignore(
             text.lines()
-                .map(|l| l.trim().trim_start_matches("./").trim_end_matches('/').to_string())
+                .map(|l| {
+                    l.trim()
+                        .trim_start_matches("./")
+                        .trim_end_matches('/')
+                        .to_string()
+                })
                 .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
                 .collect(),
         )
@@ -122,7 +160,10 @@ impl Ignore {
 
     fn matches(&self, rel: &str) -> bool {
         self.0.iter().any(|p| {
-            rel == p || rel.starts_with(&format!("{p}/")) || glob(p, rel) || rel.rsplit('/').next().is_some_and(|name| glob(p, name))
+            rel == p
+                || rel.starts_with(&format!("{p}/"))
+                || glob(p, rel)
+                || rel.rsplit('/').next().is_some_and(|name| glob(p, name))
         })
     }
 }
@@ -136,7 +177,9 @@ fn glob(pattern: &str, s: &str) -> bool {
     let mut rest = s;
     for (i, part) in parts.iter().enumerate() {
         if i == 0 {
-            let Some(r) = rest.strip_prefix(part) else { return false };
+            let Some(r) = rest.strip_prefix(part) else {
+                return false;
+            };
             rest = r;
         } else if i == parts.len() - 1 {
             return rest.ends_with(part);
@@ -163,5 +206,40 @@ mod tests {
         assert!(i.matches("docs/tmp/x"));
         assert!(!i.matches("src/main.rs"));
         assert!(!i.matches("docs/readme"));
+    }
+
+    #[test]
+    fn the_context_tar_leaves_out_git_and_ignored_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").expect("write");
+        std::fs::write(dir.path().join(".dockerignore"), "*.log\nsecret/\n").expect("write");
+        std::fs::write(dir.path().join("app.log"), "x").expect("write");
+        std::fs::create_dir_all(dir.path().join("secret")).expect("mkdir");
+        std::fs::write(dir.path().join("secret/key"), "x").expect("write");
+        std::fs::create_dir_all(dir.path().join(".git")).expect("mkdir");
+        std::fs::create_dir_all(dir.path().join("src")).expect("mkdir");
+        std::fs::write(dir.path().join("src/main.sh"), "echo").expect("write");
+        let bytes = context_tar(dir.path()).expect("tar");
+        let mut archive = tar::Archive::new(bytes.as_slice());
+        let names: Vec<String> = archive
+            .entries()
+            .expect("entries")
+            .map(|e| {
+                e.expect("entry")
+                    .path()
+                    .expect("path")
+                    .to_string_lossy()
+                    .trim_end_matches('/')
+                    .to_string()
+            })
+            .collect();
+        assert!(names.contains(&"Dockerfile".to_string()), "{names:?}");
+        assert!(names.contains(&"src/main.sh".to_string()), "{names:?}");
+        for gone in ["app.log", "secret", "secret/key", ".git"] {
+            assert!(
+                !names.contains(&gone.to_string()),
+                "{gone} must be left out: {names:?}"
+            );
+        }
     }
 }

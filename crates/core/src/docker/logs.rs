@@ -32,8 +32,14 @@ pub fn logs(
         .build();
     docker.logs(container, Some(opts)).map(|item| {
         item.map(|out| match out {
-            LogOutput::StdErr { message } => LogLine { stream: "stderr", text: String::from_utf8_lossy(&message).into() },
-            other => LogLine { stream: "stdout", text: String::from_utf8_lossy(other.as_ref()).into() },
+            LogOutput::StdErr { message } => LogLine {
+                stream: "stderr",
+                text: String::from_utf8_lossy(&message).into(),
+            },
+            other => LogLine {
+                stream: "stdout",
+                text: String::from_utf8_lossy(other.as_ref()).into(),
+            },
         })
         .map_err(|e| DockerError::from_bollard("reading logs", e))
     })

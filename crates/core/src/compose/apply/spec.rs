@@ -5,12 +5,13 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use bollard::models::{
-    ContainerCreateBody, DeviceMapping, EndpointSettings, HealthConfig, HostConfig, Mount as DockerMount,
-    MountTmpfsOptions, MountType, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, DeviceMapping, EndpointSettings, HealthConfig, HostConfig,
+    Mount as DockerMount, MountTmpfsOptions, MountType, NetworkingConfig, RestartPolicy,
+    RestartPolicyNameEnum,
 };
-use sha2::{Digest, Sha256};
 
-use crate::compose::model::{FileObject, Mount, Project, Service};
+use crate::compose::model::{Condition, FileObject, Mount, Project, Service};
+use crate::docker::labels::ContainerLabels;
 use crate::docker::{DockerError, PreviewLabels};
 
 /// Compose v2's container name: `<project>-<service>-1`.
@@ -20,28 +21,27 @@ pub fn container_name(project: &str, service: &str) -> String {
 
 /// The name Docker knows a project network by.
 pub fn network_name(project: &Project, key: &str) -> String {
-    project.networks.get(key).and_then(|n| n.name.clone()).unwrap_or_else(|| format!("{}_{key}", project.name))
+    project
+        .networks
+        .get(key)
+        .and_then(|n| n.name.clone())
+        .unwrap_or_else(|| format!("{}_{key}", project.name))
 }
 
 /// The name Docker knows a project volume by.
 pub fn volume_name(project: &Project, key: &str) -> String {
-    project.volumes.get(key).and_then(|v| v.name.clone()).unwrap_or_else(|| format!("{}_{key}", project.name))
+    project
+        .volumes
+        .get(key)
+        .and_then(|v| v.name.clone())
+        .unwrap_or_else(|| format!("{}_{key}", project.name))
 }
 
 /// The image a service runs: its `image:`, or compose's default `<project>-<service>`.
 pub fn image_of(project: &Project, name: &str, svc: &Service) -> String {
-    match (&svc.image, &svc.build) {
-        (Some(i), _) => i.clone(),
-        (None, _) => format!("{}-{name}", project.name),
-    }
-}
-
-/// `com.docker.compose.config-hash`: the service definition and the image it runs.
-pub fn config_hash(svc: &Service, image_id: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(serde_json::to_vec(svc).unwrap_or_default());
-    h.update(image_id.as_bytes());
-    hex::encode(h.finalize())
+    svc.image
+        .clone()
+        .unwrap_or_else(|| format!("{}-{name}", project.name))
 }
 
 fn restart_policy(s: &str) -> RestartPolicy {
@@ -54,13 +54,19 @@ fn restart_policy(s: &str) -> RestartPolicy {
             _ => (RestartPolicyNameEnum::NO, None),
         },
     };
-    RestartPolicy { name: Some(name), maximum_retry_count: retries }
+    RestartPolicy {
+        name: Some(name),
+        maximum_retry_count: retries,
+    }
 }
 
 fn device(spec: &str) -> DeviceMapping {
     let mut parts = spec.splitn(3, ':');
     let host = parts.next().unwrap_or_default().to_string();
-    let inside = parts.next().map(str::to_string).unwrap_or_else(|| host.clone());
+    let inside = parts
+        .next()
+        .map(str::to_string)
+        .unwrap_or_else(|| host.clone());
     DeviceMapping {
         path_on_host: Some(host),
         path_in_container: Some(inside),
@@ -69,18 +75,56 @@ fn device(spec: &str) -> DeviceMapping {
 }
 
 /// Writes inline secrets and configs under `state_dir`, returning the host file.
-fn object_file(state_dir: &Path, kind: &str, name: &str, obj: &FileObject) -> Result<String, DockerError> {
+fn object_file(
+    state_dir: &Path,
+    kind: &str,
+    name: &str,
+    obj: &FileObject,
+    mode: Option<u32>,
+) -> Result<String, DockerError> {
+    let io = |path: &Path, e: std::io::Error| {
+        DockerError::Other(format!("cannot write {kind} file {}: {e}", path.display()))
+    };
     match obj {
         FileObject::File(p) => Ok(p.display().to_string()),
         FileObject::Content(text) => {
             let dir = state_dir.join(kind);
-            std::fs::create_dir_all(&dir).map_err(|e| DockerError::Other(format!("{}: {e}", dir.display())))?;
+            std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
             let path = dir.join(name);
-            std::fs::write(&path, text).map_err(|e| DockerError::Other(format!("{}: {e}", path.display())))?;
+            // The last run left it read-only.
+            let _ = std::fs::remove_file(&path);
+            std::fs::write(&path, text).map_err(|e| io(&path, e))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let perms = std::fs::Permissions::from_mode(mode.unwrap_or(0o444));
+                std::fs::set_permissions(&path, perms).map_err(|e| io(&path, e))?;
+            }
             Ok(path.display().to_string())
         }
     }
 }
+
+/// Compose v2's `depends_on` label: `db:service_healthy:false,…`.
+fn depends_on_label(svc: &Service) -> String {
+    let entries: Vec<String> = svc
+        .depends_on
+        .iter()
+        .map(|(dep, d)| {
+            let cond = match d.condition {
+                Condition::ServiceStarted => "service_started",
+                Condition::ServiceHealthy => "service_healthy",
+                Condition::ServiceCompletedSuccessfully => "service_completed_successfully",
+            };
+            format!("{dep}:{cond}:{}", d.restart)
+        })
+        .collect();
+    entries.join(",")
+}
+
+/// Networks a container joins after it is created, each with its aliases
+/// (Docker takes only one network at create time).
+pub type LaterNetworks = Vec<(String, Vec<String>)>;
 
 /// Everything needed to create one service's container.
 pub struct Spec<'a> {
@@ -102,37 +146,51 @@ pub struct Spec<'a> {
 
 impl Spec<'_> {
     /// The create body, and the networks to connect after creation (with aliases).
-    pub fn body(&self) -> Result<(ContainerCreateBody, Vec<(String, Vec<String>)>), DockerError> {
+    pub fn body(&self) -> Result<(ContainerCreateBody, LaterNetworks), DockerError> {
         let (p, name, svc) = (self.project, self.name, self.svc);
-        let mut labels: HashMap<String, String> = svc.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        labels.extend(self.labels.ours());
-        let config_files: Vec<String> = p.config_files.iter().map(|f| f.display().to_string()).collect();
-        for (k, v) in [
-            ("com.docker.compose.project", p.name.clone()),
-            ("com.docker.compose.service", name.to_string()),
-            ("com.docker.compose.container-number", "1".into()),
-            ("com.docker.compose.oneoff", "False".into()),
-            ("com.docker.compose.project.working_dir", p.working_dir.display().to_string()),
-            ("com.docker.compose.project.config_files", config_files.join(",")),
-            ("com.docker.compose.config-hash", self.hash.clone()),
-            ("com.docker.compose.version", crate::docker::labels::COMPOSE_VERSION.into()),
-            ("com.docker.compose.depends_on", svc.depends_on.keys().cloned().collect::<Vec<_>>().join(",")),
-        ] {
-            labels.insert(k.into(), v);
-        }
+        let config_files: Vec<String> = p
+            .config_files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect();
+        let mut labels: HashMap<String, String> = svc
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        labels.extend(self.labels.container(&ContainerLabels {
+            project: &p.name,
+            service: name,
+            working_dir: &p.working_dir.display().to_string(),
+            config_files: &config_files.join(","),
+            config_hash: &self.hash,
+            depends_on: &depends_on_label(svc),
+        }));
 
         let mut mounts = Vec::new();
         for m in &svc.volumes {
             mounts.push(match m {
-                Mount::Volume { source, target, read_only } => DockerMount {
+                Mount::Volume {
+                    source,
+                    target,
+                    read_only,
+                } => DockerMount {
                     typ: Some(MountType::VOLUME),
                     source: Some(volume_name(p, source)),
                     target: Some(target.clone()),
                     read_only: Some(*read_only),
                     ..Default::default()
                 },
-                Mount::Anonymous { target } => DockerMount { typ: Some(MountType::VOLUME), target: Some(target.clone()), ..Default::default() },
-                Mount::Bind { source, target, read_only } => {
+                Mount::Anonymous { target } => DockerMount {
+                    typ: Some(MountType::VOLUME),
+                    target: Some(target.clone()),
+                    ..Default::default()
+                },
+                Mount::Bind {
+                    source,
+                    target,
+                    read_only,
+                } => {
                     // Compose creates a missing bind source directory; so do we.
                     if !source.exists() {
                         let _ = std::fs::create_dir_all(source);
@@ -148,17 +206,28 @@ impl Spec<'_> {
                 Mount::Tmpfs { target, size } => DockerMount {
                     typ: Some(MountType::TMPFS),
                     target: Some(target.clone()),
-                    tmpfs_options: size.map(|s| MountTmpfsOptions { size_bytes: Some(s), ..Default::default() }),
+                    tmpfs_options: size.map(|s| MountTmpfsOptions {
+                        size_bytes: Some(s),
+                        ..Default::default()
+                    }),
                     ..Default::default()
                 },
             });
         }
-        for (kind, refs, objs) in [("secrets", &svc.secrets, &p.secrets), ("configs", &svc.configs, &p.configs)] {
+        for (kind, refs, objs) in [
+            ("secrets", &svc.secrets, &p.secrets),
+            ("configs", &svc.configs, &p.configs),
+        ] {
             for r in refs {
-                let Some(obj) = objs.get(&r.source) else { continue };
+                let Some(obj) = objs.get(&r.source) else {
+                    return Err(DockerError::Other(format!(
+                        "service {name} uses {kind} {:?}, which is not declared at the top level of the compose file",
+                        r.source
+                    )));
+                };
                 mounts.push(DockerMount {
                     typ: Some(MountType::BIND),
-                    source: Some(object_file(self.state_dir, kind, &r.source, obj)?),
+                    source: Some(object_file(self.state_dir, kind, &r.source, obj, r.mode)?),
                     target: Some(r.target.clone()),
                     read_only: Some(true),
                     ..Default::default()
@@ -176,18 +245,49 @@ impl Spec<'_> {
                 (network_name(p, key), aliases)
             })
             .collect();
-        let first = if ps.network_mode.is_none() && !nets.is_empty() { Some(nets.remove(0)) } else { None };
-        let network_mode = ps.network_mode.clone().or_else(|| first.as_ref().map(|(n, _)| n.clone()));
+        if ps.network_mode.is_some() {
+            // host, none, container:… or service:…: no networks of its own.
+            nets.clear();
+        }
+        let first = if nets.is_empty() {
+            None
+        } else {
+            Some(nets.remove(0))
+        };
+        // `service:db` shares db's network stack: Docker knows it as `container:<name>`.
+        let mode = ps
+            .network_mode
+            .as_ref()
+            .map(|m| match m.strip_prefix("service:") {
+                Some(other) => format!("container:{}", container_name(&p.name, other)),
+                None => m.clone(),
+            });
+        let network_mode = mode.or_else(|| first.as_ref().map(|(n, _)| n.clone()));
         let networking_config = first.map(|(n, aliases)| NetworkingConfig {
-            endpoints_config: Some(HashMap::from([(n, EndpointSettings { aliases: Some(aliases), ..Default::default() })])),
+            endpoints_config: Some(HashMap::from([(
+                n,
+                EndpointSettings {
+                    aliases: Some(aliases),
+                    ..Default::default()
+                },
+            )])),
         });
-        let exposed: Vec<String> = svc.routable_ports().iter().map(|p| format!("{p}/tcp")).collect();
+        let exposed: Vec<String> = svc
+            .routable_ports()
+            .iter()
+            .map(|p| format!("{p}/tcp"))
+            .collect();
 
         let body = ContainerCreateBody {
             image: Some(self.image.clone()),
             cmd: svc.command.clone(),
             entrypoint: svc.entrypoint.clone(),
-            env: Some(svc.environment.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}"))).collect()),
+            env: Some(
+                svc.environment
+                    .iter()
+                    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+                    .collect(),
+            ),
             labels: Some(labels),
             working_dir: svc.working_dir.clone(),
             user: svc.user.clone(),
@@ -198,7 +298,11 @@ impl Spec<'_> {
             stop_timeout: svc.stop_grace_period_secs.map(|s| s as i64),
             exposed_ports: (!exposed.is_empty()).then_some(exposed),
             healthcheck: svc.healthcheck.as_ref().map(|h| HealthConfig {
-                test: Some(if h.disable { vec!["NONE".into()] } else { h.test.clone() }),
+                test: Some(if h.disable {
+                    vec!["NONE".into()]
+                } else {
+                    h.test.clone()
+                }),
                 interval: h.interval_ns,
                 timeout: h.timeout_ns,
                 retries: h.retries,
@@ -209,7 +313,12 @@ impl Spec<'_> {
                 init: svc.init,
                 restart_policy: svc.restart.as_deref().map(restart_policy),
                 extra_hosts: (!svc.extra_hosts.is_empty()).then(|| svc.extra_hosts.clone()),
-                sysctls: (!svc.sysctls.is_empty()).then(|| svc.sysctls.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+                sysctls: (!svc.sysctls.is_empty()).then(|| {
+                    svc.sysctls
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                }),
                 memory: svc.mem_limit,
                 memory_reservation: svc.mem_reservation,
                 nano_cpus: svc.cpus.map(|c| (c * 1e9) as i64),
@@ -218,7 +327,8 @@ impl Spec<'_> {
                 privileged: Some(ps.privileged),
                 cap_add: (!ps.cap_add.is_empty()).then(|| ps.cap_add.clone()),
                 cap_drop: (!ps.cap_drop.is_empty()).then(|| ps.cap_drop.clone()),
-                devices: (!ps.devices.is_empty()).then(|| ps.devices.iter().map(|d| device(d)).collect()),
+                devices: (!ps.devices.is_empty())
+                    .then(|| ps.devices.iter().map(|d| device(d)).collect()),
                 pid_mode: ps.pid.clone(),
                 ipc_mode: ps.ipc.clone(),
                 security_opt: (!ps.security_opt.is_empty()).then(|| ps.security_opt.clone()),
@@ -231,5 +341,195 @@ impl Spec<'_> {
             ..Default::default()
         };
         Ok((body, nets))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use indexmap::IndexMap;
+
+    use super::*;
+    use crate::compose::model::{Dependency, FileRef, Healthcheck, Network, ServiceNetwork};
+
+    fn project() -> Project {
+        Project {
+            name: "shop-x".into(),
+            working_dir: PathBuf::from("/w"),
+            config_files: vec![
+                PathBuf::from("/w/compose.yaml"),
+                PathBuf::from("/w/compose.override.yaml"),
+            ],
+            services: IndexMap::new(),
+            networks: IndexMap::from([
+                ("default".to_string(), Network::default()),
+                (
+                    "back".to_string(),
+                    Network {
+                        name: Some("shared-back".into()),
+                        ..Network::default()
+                    },
+                ),
+            ]),
+            volumes: IndexMap::new(),
+            secrets: IndexMap::from([("token".to_string(), FileObject::Content("s3cret".into()))]),
+            configs: IndexMap::new(),
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn the_body_exposes_ports_without_publishing_them_and_maps_every_setting() {
+        let state = tempfile::tempdir().expect("tempdir");
+        let p = project();
+        let mut svc = Service {
+            ports: vec![8080],
+            expose: vec![9090, 8080],
+            restart: Some("on-failure:3".into()),
+            init: Some(true),
+            stop_grace_period_secs: Some(3),
+            ..Service::default()
+        };
+        svc.environment.insert("KEEP".into(), Some("1".into()));
+        svc.environment.insert("UNSET".into(), None);
+        svc.networks
+            .insert("default".into(), ServiceNetwork::default());
+        svc.networks.insert(
+            "back".into(),
+            ServiceNetwork {
+                aliases: vec!["api".into()],
+            },
+        );
+        svc.healthcheck = Some(Healthcheck {
+            test: vec!["CMD".into(), "true".into()],
+            interval_ns: Some(1_000_000_000),
+            timeout_ns: None,
+            retries: Some(3),
+            start_period_ns: None,
+            start_interval_ns: None,
+            disable: false,
+        });
+        svc.depends_on.insert(
+            "db".into(),
+            Dependency {
+                condition: Condition::ServiceHealthy,
+                restart: true,
+                required: true,
+            },
+        );
+        svc.secrets.push(FileRef {
+            source: "token".into(),
+            target: "/run/secrets/token".into(),
+            mode: None,
+        });
+        let labels = PreviewLabels::default();
+        let spec = Spec {
+            project: &p,
+            name: "web",
+            svc: &svc,
+            image: "img".into(),
+            hash: "h".into(),
+            labels: &labels,
+            state_dir: state.path(),
+        };
+        let (body, more) = spec.body().expect("body");
+        let host = body.host_config.clone().expect("host config");
+        assert!(
+            host.port_bindings.is_none() && host.publish_all_ports == Some(false),
+            "previews never publish host ports"
+        );
+        assert_eq!(
+            body.exposed_ports,
+            Some(vec!["8080/tcp".to_string(), "9090/tcp".to_string()])
+        );
+        assert_eq!(
+            body.env,
+            Some(vec!["KEEP=1".to_string()]),
+            "an unset variable is left out"
+        );
+        assert_eq!(body.stop_timeout, Some(3));
+        assert_eq!(host.init, Some(true));
+        let policy = host.restart_policy.expect("restart policy");
+        assert_eq!(
+            (policy.name, policy.maximum_retry_count),
+            (Some(RestartPolicyNameEnum::ON_FAILURE), Some(3))
+        );
+        assert_eq!(
+            body.healthcheck.and_then(|h| h.interval),
+            Some(1_000_000_000)
+        );
+        assert_eq!(
+            host.network_mode.as_deref(),
+            Some("shop-x_default"),
+            "the first network at create"
+        );
+        let first = body
+            .networking_config
+            .and_then(|n| n.endpoints_config)
+            .expect("endpoints");
+        assert_eq!(
+            first["shop-x_default"].aliases,
+            Some(vec!["web".to_string()])
+        );
+        assert_eq!(
+            more,
+            vec![(
+                "shared-back".to_string(),
+                vec!["web".to_string(), "api".to_string()]
+            )],
+            "others joined after"
+        );
+        let labels = body.labels.expect("labels");
+        assert_eq!(
+            labels["com.docker.compose.project.config_files"],
+            "/w/compose.yaml,/w/compose.override.yaml"
+        );
+        assert_eq!(
+            labels["com.docker.compose.depends_on"],
+            "db:service_healthy:true"
+        );
+        let mounts = host.mounts.expect("mounts");
+        let secret = mounts
+            .iter()
+            .find(|m| m.target.as_deref() == Some("/run/secrets/token"))
+            .expect("secret mount");
+        assert_eq!(secret.read_only, Some(true));
+        let file = secret.source.clone().expect("source");
+        assert_eq!(
+            std::fs::read_to_string(&file).expect("secret file"),
+            "s3cret",
+            "inline content is written under the state dir"
+        );
+        assert!(file.starts_with(&state.path().display().to_string()));
+    }
+
+    #[test]
+    fn a_service_network_mode_points_at_the_other_services_container() {
+        let p = project();
+        let mut svc = Service::default();
+        svc.privileged_settings.network_mode = Some("service:vpn".into());
+        svc.networks
+            .insert("default".into(), ServiceNetwork::default());
+        let labels = PreviewLabels::default();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spec = Spec {
+            project: &p,
+            name: "app",
+            svc: &svc,
+            image: "img".into(),
+            hash: "h".into(),
+            labels: &labels,
+            state_dir: dir.path(),
+        };
+        let (body, more) = spec.body().expect("body");
+        assert_eq!(
+            body.host_config.and_then(|h| h.network_mode).as_deref(),
+            Some("container:shop-x-vpn-1")
+        );
+        assert!(
+            body.networking_config.is_none() && more.is_empty(),
+            "no networks of its own"
+        );
     }
 }

@@ -1,0 +1,231 @@
+//! Taking a project down: stop, down (containers, networks, volumes by the
+//! project's label), and undo of exactly what a failed run created. All
+//! idempotent: what is already gone is skipped.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::errors::Error as BollardError;
+use bollard::models::{ContainerSummary, ContainerSummaryStateEnum, NetworkDisconnectRequest};
+use bollard::query_parameters::{
+    ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveVolumeOptions, StopContainerOptions,
+};
+use bollard::Docker;
+use futures_util::future::try_join_all;
+use serde::Serialize;
+
+use super::Applied;
+use crate::docker::labels::PROJECT;
+use crate::docker::{is_not_found, list_project_containers, DockerError};
+
+/// What `down` (or `undo`) removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DownReport {
+    /// Containers removed.
+    pub containers: Vec<String>,
+    /// Networks removed.
+    pub networks: Vec<String>,
+    /// Volumes removed.
+    pub volumes: Vec<String>,
+}
+
+fn status(e: &BollardError) -> Option<u16> {
+    match e {
+        BollardError::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+fn name_of(c: &ContainerSummary) -> String {
+    c.names
+        .as_ref()
+        .and_then(|n| n.first())
+        .map(|n| n.trim_start_matches('/').to_string())
+        .unwrap_or_default()
+}
+
+/// Stops a container. Without a timeout Docker applies the container's own
+/// (`stop_grace_period`, else 10 s), as compose does.
+async fn stop_container(docker: &Docker, name: &str) -> Result<(), DockerError> {
+    match docker
+        .stop_container(name, None::<StopContainerOptions>)
+        .await
+    {
+        Ok(()) => Ok(()),
+        // 304: already stopped; 404: gone.
+        Err(e) if matches!(status(&e), Some(304 | 404)) => Ok(()),
+        Err(e) => Err(DockerError::from_bollard(
+            &format!("stopping container {name}"),
+            e,
+        )),
+    }
+}
+
+/// Stops (gracefully) and removes one container with its anonymous volumes,
+/// tolerating "gone".
+///
+/// # Errors
+/// When Docker refuses.
+pub(super) async fn remove_container(docker: &Docker, name: &str) -> Result<(), DockerError> {
+    stop_container(docker, name).await?;
+    let opts = RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .v(true)
+        .build();
+    match docker.remove_container(name, Some(opts)).await {
+        Ok(()) => Ok(()),
+        // 409: a removal is already in progress.
+        Err(e) if matches!(status(&e), Some(404 | 409)) => Ok(()),
+        Err(e) => Err(DockerError::from_bollard(
+            &format!("removing container {name}"),
+            e,
+        )),
+    }
+}
+
+/// Removes a network, detaching whatever is still attached (the gateway) when
+/// Docker refuses because of it.
+async fn remove_network(docker: &Docker, name: &str) -> Result<(), DockerError> {
+    for attempt in 0..5 {
+        match docker.remove_network(name).await {
+            Ok(()) => return Ok(()),
+            Err(e) if is_not_found(&e) => return Ok(()),
+            Err(e) if attempt == 4 => {
+                return Err(DockerError::from_bollard(
+                    &format!("removing network {name}"),
+                    e,
+                ))
+            }
+            Err(_) => {}
+        }
+        if let Ok(n) = docker.inspect_network(name, None).await {
+            for id in n.containers.unwrap_or_default().into_keys() {
+                let req = NetworkDisconnectRequest {
+                    container: id,
+                    force: Some(true),
+                };
+                let _ = docker.disconnect_network(name, req).await;
+            }
+        }
+        // Endpoints of just-removed containers may take a moment to go.
+        tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
+    }
+    Ok(())
+}
+
+async fn remove_volume(docker: &Docker, name: &str) -> Result<(), DockerError> {
+    match docker
+        .remove_volume(name, None::<RemoveVolumeOptions>)
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(DockerError::from_bollard(
+            &format!("removing volume {name} (is another container using it?)"),
+            e,
+        )),
+    }
+}
+
+fn by_project(project: &str) -> HashMap<&'static str, Vec<String>> {
+    HashMap::from([("label", vec![format!("{PROJECT}={project}")])])
+}
+
+/// Removes every container of `project` (in parallel, each stopped within its
+/// grace period), then its networks, and with `remove_volumes` its volumes.
+/// Idempotent.
+///
+/// # Errors
+/// When Docker refuses.
+pub async fn down(
+    docker: &Docker,
+    project: &str,
+    remove_volumes: bool,
+) -> Result<DownReport, DockerError> {
+    let containers: Vec<String> = list_project_containers(docker, project)
+        .await?
+        .iter()
+        .map(name_of)
+        .collect();
+    try_join_all(containers.iter().map(|name| remove_container(docker, name))).await?;
+    let networks: Vec<String> = docker
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::default()
+                .filters(&by_project(project))
+                .build(),
+        ))
+        .await
+        .map_err(|e| DockerError::from_bollard(&format!("listing networks of {project}"), e))?
+        .into_iter()
+        .filter_map(|n| n.name)
+        .collect();
+    try_join_all(networks.iter().map(|n| remove_network(docker, n))).await?;
+    let mut volumes = Vec::new();
+    if remove_volumes {
+        let list = docker
+            .list_volumes(Some(
+                ListVolumesOptionsBuilder::default()
+                    .filters(&by_project(project))
+                    .build(),
+            ))
+            .await
+            .map_err(|e| DockerError::from_bollard(&format!("listing volumes of {project}"), e))?;
+        volumes = list
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.name)
+            .collect();
+        try_join_all(volumes.iter().map(|v| remove_volume(docker, v))).await?;
+    }
+    Ok(DownReport {
+        containers,
+        networks,
+        volumes,
+    })
+}
+
+/// Stops every running container of `project` in parallel (containers,
+/// networks and volumes kept); returns the containers stopped.
+///
+/// # Errors
+/// When Docker refuses.
+pub async fn stop(docker: &Docker, project: &str) -> Result<Vec<String>, DockerError> {
+    let running: Vec<String> = list_project_containers(docker, project)
+        .await?
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.state,
+                Some(ContainerSummaryStateEnum::RUNNING | ContainerSummaryStateEnum::RESTARTING)
+            )
+        })
+        .map(name_of)
+        .collect();
+    try_join_all(running.iter().map(|name| stop_container(docker, name))).await?;
+    Ok(running)
+}
+
+/// Removes exactly what one run of `up` created: its containers, then its
+/// networks and volumes (images it built stay, as build cache). What was
+/// already there before the run is untouched.
+///
+/// # Errors
+/// When Docker refuses.
+pub async fn undo(docker: &Docker, applied: &Applied) -> Result<DownReport, DockerError> {
+    try_join_all(
+        applied
+            .containers
+            .iter()
+            .map(|name| remove_container(docker, name)),
+    )
+    .await?;
+    try_join_all(applied.networks.iter().map(|n| remove_network(docker, n))).await?;
+    try_join_all(applied.volumes.iter().map(|v| remove_volume(docker, v))).await?;
+    Ok(DownReport {
+        containers: applied.containers.clone(),
+        networks: applied.networks.clone(),
+        volumes: applied.volumes.clone(),
+    })
+}

@@ -1,0 +1,6 @@
+//! `up`, `stop`, `start`, `down` and `undo` against the real Docker engine.
+
+mod failures;
+mod lifecycle;
+mod support;
+mod up;
