@@ -101,7 +101,11 @@ impl Store {
     /// Inserts a preview in state `pending`, logging its first transition.
     pub fn insert_preview(&self, p: &NewPreview<'_>, trigger: &str) -> StoreResult<()> {
         let mut conn = self.conn();
-        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        // IMMEDIATE: take the write lock up front, so a concurrent writer makes us
+        // wait (busy timeout) instead of failing on a lock upgrade.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
         let now = now_ms();
         tx.execute(
             "INSERT INTO previews (id, repo, branch, slug, project, state, desired, worktree, created_at, updated_at)
@@ -167,7 +171,11 @@ impl Store {
         detail: &str,
     ) -> StoreResult<Transition> {
         let mut conn = self.conn();
-        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        // IMMEDIATE: take the write lock up front, so a concurrent writer makes us
+        // wait (busy timeout) instead of failing on a lock upgrade.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
         let from: String = tx
             .query_row("SELECT state FROM previews WHERE id = ?1", [id], |r| {
                 r.get(0)
