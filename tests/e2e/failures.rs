@@ -11,19 +11,37 @@ fn a_failing_build_ends_failed_with_its_output_and_nothing_running() {
         env,
         "badbuild",
         &[
-            ("compose.yaml", "services:\n  web:\n    build: .\n    expose: [\"8080\"]\n"),
-            ("Dockerfile", &format!("FROM {BASE_IMAGE}\nRUN echo compiling && echo 'error: it broke' && exit 3\n")),
+            (
+                "compose.yaml",
+                "services:\n  web:\n    build: .\n    expose: [\"8080\"]\n",
+            ),
+            (
+                "Dockerfile",
+                &format!(
+                    "FROM {BASE_IMAGE}\nRUN echo compiling && echo 'error: it broke' && exit 3\n"
+                ),
+            ),
         ],
     );
     env.ok(&["repo", "add", dir.to_str().unwrap()]);
     let out = env.by(&["up", "badbuild", "main"]);
     assert!(!out.status.success(), "up must fail:\n{}", text(&out));
-    assert!(text(&out).contains("it broke"), "the build's output is shown:\n{}", text(&out));
+    assert!(
+        text(&out).contains("it broke"),
+        "the build's output is shown:\n{}",
+        text(&out)
+    );
     let status = env.json(&["status", "main.badbuild"]);
     assert_eq!(status["state"], "failed");
     let log = serde_json::to_string(&status["transitions"]).unwrap();
-    assert!(log.contains("it broke"), "the failure and its output are kept in the transitions log: {log}");
-    assert!(docker_names("container", "dev.branchyard.repo=badbuild").is_empty(), "nothing left running");
+    assert!(
+        log.contains("it broke"),
+        "the failure and its output are kept in the transitions log: {log}"
+    );
+    assert!(
+        docker_names("container", "dev.branchyard.repo=badbuild").is_empty(),
+        "nothing left running"
+    );
     env.ok(&["down", "main.badbuild"]);
     env.ok(&["repo", "rm", "badbuild"]);
 }
@@ -45,9 +63,18 @@ fn a_container_that_exits_at_once_ends_failed_with_its_logs_kept() {
     let status = env.json(&["status", "main.crashy"]);
     assert_eq!(status["state"], "failed");
     let log = serde_json::to_string(&status["transitions"]).unwrap();
-    assert!(log.contains("cannot connect to the database"), "the container's last lines are kept: {log}");
-    assert!(docker_names("container", "dev.branchyard.repo=crashy").is_empty(), "nothing left running");
-    assert!(docker_names("network", "dev.branchyard.repo=crashy").is_empty(), "no network left");
+    assert!(
+        log.contains("cannot connect to the database"),
+        "the container's last lines are kept: {log}"
+    );
+    assert!(
+        docker_names("container", "dev.branchyard.repo=crashy").is_empty(),
+        "nothing left running"
+    );
+    assert!(
+        docker_names("network", "dev.branchyard.repo=crashy").is_empty(),
+        "no network left"
+    );
     env.ok(&["down", "main.crashy"]);
     env.ok(&["repo", "rm", "crashy"]);
 }
@@ -79,7 +106,11 @@ fn a_service_waits_for_its_dependency_to_be_healthy() {
     let dir = repo(
         env,
         "ordered",
-        &[("compose.yaml", &compose), ("Dockerfile", &httpd_dockerfile()), ("www/index.html", "web after db\n")],
+        &[
+            ("compose.yaml", &compose),
+            ("Dockerfile", &httpd_dockerfile()),
+            ("www/index.html", "web after db\n"),
+        ],
     );
     env.ok(&["repo", "add", dir.to_str().unwrap()]);
     env.ok(&["up", "ordered", "main"]);

@@ -41,7 +41,10 @@ pub fn commit_on(dir: &Path, branch: &str, files: &[(&str, &str)], msg: &str) {
         sh(dir, &format!("git checkout -q '{branch}'"));
     }
     write(dir, files);
-    sh(dir, &format!("git add -A && git commit -q -m '{msg}' && git checkout -q main"));
+    sh(
+        dir,
+        &format!("git add -A && git commit -q -m '{msg}' && git checkout -q main"),
+    );
 }
 
 /// The web app fixture: one routed service that serves a page naming its branch,
@@ -56,12 +59,20 @@ pub fn web_repo(env: &Env, name: &str) -> PathBuf {
             ("compose.yaml", compose),
             ("Dockerfile", &httpd_dockerfile()),
             ("www/index.html", "branch main\n"),
-            ("ws/Dockerfile", "FROM scratch\nCOPY ws-echo /ws-echo\nENTRYPOINT [\"/ws-echo\"]\n"),
+            (
+                "ws/Dockerfile",
+                "FROM scratch\nCOPY ws-echo /ws-echo\nENTRYPOINT [\"/ws-echo\"]\n",
+            ),
         ],
     );
     std::fs::copy(&ws_echo, dir.join("ws/ws-echo")).expect("copy ws-echo");
     sh(&dir, "git add -A && git commit -q -m 'ws echo'");
-    commit_on(&dir, "feature/x", &[("www/index.html", "branch feature/x\n")], "feature x");
+    commit_on(
+        &dir,
+        "feature/x",
+        &[("www/index.html", "branch feature/x\n")],
+        "feature x",
+    );
     dir
 }
 

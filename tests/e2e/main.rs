@@ -6,8 +6,8 @@
 
 mod crash;
 mod failures;
-mod following;
 mod fixture;
+mod following;
 mod previews;
 mod safety;
 mod support;

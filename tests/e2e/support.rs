@@ -52,7 +52,12 @@ impl Env {
                 home: tempfile::tempdir().expect("temp home"),
                 repos: tempfile::tempdir().expect("temp repos"),
             };
-            let out = env.by(&["settings", "set", "gateway.http_port", &HTTP_PORT.to_string()]);
+            let out = env.by(&[
+                "settings",
+                "set",
+                "gateway.http_port",
+                &HTTP_PORT.to_string(),
+            ]);
             assert!(out.status.success(), "settings set: {}", text(&out));
             env
         })
@@ -76,7 +81,11 @@ impl Env {
     /// Runs `branchyard args…` and asserts it succeeded.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.by(args);
-        assert!(out.status.success(), "branchyard {args:?} failed:\n{}", text(&out));
+        assert!(
+            out.status.success(),
+            "branchyard {args:?} failed:\n{}",
+            text(&out)
+        );
         String::from_utf8_lossy(&out.stdout).to_string()
     }
 
@@ -154,9 +163,22 @@ pub fn get(host: &str, path: &str) -> (u16, String) {
     let Some((head, body)) = text.split_once("\r\n\r\n") else {
         return (0, text);
     };
-    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
-    (status, if chunked { dechunk(body) } else { body.to_string() })
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    (
+        status,
+        if chunked {
+            dechunk(body)
+        } else {
+            body.to_string()
+        },
+    )
 }
 
 fn dechunk(mut body: &str) -> String {
@@ -179,14 +201,21 @@ pub fn eventually<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<
         if let Some(v) = f() {
             return v;
         }
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
 /// Names of Docker objects of `kind` (container, network, volume) with label `label`.
 pub fn docker_names(kind: &str, label: &str) -> Vec<String> {
-    let fmt = if kind == "container" { "{{.Names}}" } else { "{{.Name}}" };
+    let fmt = if kind == "container" {
+        "{{.Names}}"
+    } else {
+        "{{.Name}}"
+    };
     let ls = if kind == "container" { "ps -a" } else { "ls" };
     let cmd = if kind == "container" {
         format!("docker {ls} --filter label={label} --format '{fmt}'")

@@ -1,12 +1,12 @@
 //! How results and events look in a terminal, or as JSON with `--json`.
 
 use anyhow::Result;
+use branchyard_core::docker::{ExecOutcome, LogLine};
 use branchyard_core::engine::{BranchView, DoctorReport, Orphan, PreviewStatus, PreviewView};
 use branchyard_core::error::ErrorDto;
 use branchyard_core::events::{Event, StepStatus};
 use branchyard_core::gateway::GatewaySettings;
 use branchyard_core::store::{PreviewRecord, RepoRecord};
-use branchyard_core::docker::{ExecOutcome, LogLine};
 use serde::Serialize;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
@@ -101,7 +101,10 @@ pub fn previews(list: &[PreviewView], json: bool) -> Result<()> {
         println!("no previews: start one with `branchyard up <repo> <branch>`");
         return Ok(());
     }
-    println!("{:<32} {:<10} {:<10} {:<9} {:<44} NOTES", "PREVIEW", "STATE", "COMMIT", "SERVICES", "URL");
+    println!(
+        "{:<32} {:<10} {:<10} {:<9} {:<44} NOTES",
+        "PREVIEW", "STATE", "COMMIT", "SERVICES", "URL"
+    );
     for p in list {
         println!(
             "{:<32} {:<10} {:<10.10} {:<9} {:<44} {}",
@@ -143,7 +146,13 @@ pub fn status(s: &PreviewStatus, json: bool) -> Result<()> {
         return json_out(s);
     }
     let r = &s.view.record;
-    println!("{}  {}  ({} @ {})", r.id, r.state, r.branch, r.commit_sha.as_deref().unwrap_or("-"));
+    println!(
+        "{}  {}  ({} @ {})",
+        r.id,
+        r.state,
+        r.branch,
+        r.commit_sha.as_deref().unwrap_or("-")
+    );
     for u in &r.urls {
         println!("  {} → {}", u.url, u.service);
     }
@@ -158,7 +167,9 @@ pub fn status(s: &PreviewStatus, json: bool) -> Result<()> {
             svc.service,
             format!("{:?}", svc.state).to_lowercase(),
             svc.container,
-            svc.exit_code.map(|c| format!(" (exit {c})")).unwrap_or_default()
+            svc.exit_code
+                .map(|c| format!(" (exit {c})"))
+                .unwrap_or_default()
         );
     }
     println!("transitions:");
@@ -188,7 +199,12 @@ fn transition_line(
 
 fn time_of(ms: i64) -> String {
     let secs = ms / 1000;
-    format!("{:02}:{:02}:{:02}", (secs / 3600) % 24, (secs / 60) % 60, secs % 60)
+    format!(
+        "{:02}:{:02}:{:02}",
+        (secs / 3600) % 24,
+        (secs / 60) % 60,
+        secs % 60
+    )
 }
 
 /// `up` succeeded: the URLs.
@@ -196,7 +212,12 @@ pub fn ready(r: &PreviewRecord, json: bool) -> Result<()> {
     if json {
         return json_out(r);
     }
-    println!("✔ {} is {} at {:.10}", r.id, r.state, r.commit_sha.as_deref().unwrap_or("-"));
+    println!(
+        "✔ {} is {} at {:.10}",
+        r.id,
+        r.state,
+        r.commit_sha.as_deref().unwrap_or("-")
+    );
     for u in &r.urls {
         println!("  {}", u.url);
     }
@@ -245,12 +266,30 @@ pub fn follow_events(
 /// One event as a line.
 pub fn event(e: &Event) {
     match e {
-        Event::State { preview, from, to, detail, .. } => {
+        Event::State {
+            preview,
+            from,
+            to,
+            detail,
+            ..
+        } => {
             let from = from.map(|f| f.to_string()).unwrap_or_else(|| "-".into());
             let first = detail.lines().next().unwrap_or("");
-            println!("• {preview}: {from} → {to}{}", if first.is_empty() { String::new() } else { format!(" ({first})") });
+            println!(
+                "• {preview}: {from} → {to}{}",
+                if first.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({first})")
+                }
+            );
         }
-        Event::Step { step, status, detail, .. } => {
+        Event::Step {
+            step,
+            status,
+            detail,
+            ..
+        } => {
             let mark = match status {
                 StepStatus::Started => "…",
                 StepStatus::Done => "✔",
@@ -267,16 +306,25 @@ pub fn event(e: &Event) {
             "  {preview} {}: {}{}",
             status.service,
             format!("{:?}", status.state).to_lowercase(),
-            status.exit_code.map(|c| format!(" (exit {c})")).unwrap_or_default()
+            status
+                .exit_code
+                .map(|c| format!(" (exit {c})"))
+                .unwrap_or_default()
         ),
-        Event::Outdated { preview, head } => println!("• {preview}: outdated, branch now at {head:.10}"),
+        Event::Outdated { preview, head } => {
+            println!("• {preview}: outdated, branch now at {head:.10}")
+        }
         Event::BranchGone { preview } => println!("• {preview}: branch deleted"),
         Event::Warning { message, .. } => eprintln!("warning: {message}"),
     }
 }
 
 /// Prints new transitions of `preview` written by any process (e.g. `serve`).
-pub fn tail_transitions(engine: branchyard_core::Engine, preview: String, json: bool) -> JoinHandle<()> {
+pub fn tail_transitions(
+    engine: branchyard_core::Engine,
+    preview: String,
+    json: bool,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut last = engine
             .status(&branchyard_core::engine::PreviewRef::Id(preview.clone()))
@@ -286,7 +334,10 @@ pub fn tail_transitions(engine: branchyard_core::Engine, preview: String, json: 
         loop {
             // SQLite has no cross-process notification; the log is tiny and indexed.
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-            let Ok(s) = engine.status(&branchyard_core::engine::PreviewRef::Id(preview.clone())).await else {
+            let Ok(s) = engine
+                .status(&branchyard_core::engine::PreviewRef::Id(preview.clone()))
+                .await
+            else {
                 continue;
             };
             let since = last;
@@ -340,7 +391,10 @@ pub fn orphans(list: &[Orphan], removed: bool, json: bool) -> Result<()> {
     if removed {
         println!("removed {} orphans", list.len());
     } else {
-        println!("{} orphans: run `branchyard gc --yes` to remove them", list.len());
+        println!(
+            "{} orphans: run `branchyard gc --yes` to remove them",
+            list.len()
+        );
     }
     Ok(())
 }
@@ -357,7 +411,11 @@ pub fn doctor(r: &DoctorReport, json: bool) -> Result<()> {
     println!("home: {}", r.home);
     line("docker", &r.docker);
     line("gateway", &r.gateway);
-    println!("worktrees: {:.1} MB, {} previews", r.worktrees_bytes as f64 / 1e6, r.previews);
+    println!(
+        "worktrees: {:.1} MB, {} previews",
+        r.worktrees_bytes as f64 / 1e6,
+        r.previews
+    );
     Ok(())
 }
 

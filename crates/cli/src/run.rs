@@ -125,7 +125,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let resolved = match (dir, target.as_slice()) {
                 (Some(d), _) => engine.config_dir(&d).await?,
                 (None, [repo, branch]) => engine.config(repo, branch).await?,
-                _ => bail!("give a repo and a branch (`branchyard config shop main`) or --dir <path>"),
+                _ => bail!(
+                    "give a repo and a branch (`branchyard config shop main`) or --dir <path>"
+                ),
             };
             println!("{}", serde_json::to_string_pretty(&resolved)?);
         }
@@ -145,7 +147,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let printer = print::follow_events(engine.subscribe(), None, json);
             let c = cancel.clone();
             tokio::spawn(async move {
-                let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => {}
                     _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
@@ -216,10 +219,7 @@ fn split_preview(args: &[String]) -> (PreviewRef, &[String]) {
     if args[0].contains('.') || args.len() == 1 {
         (PreviewRef::Id(args[0].clone()), &args[1..])
     } else {
-        (
-            PreviewRef::parse(&args[0], Some(&args[1])),
-            &args[2..],
-        )
+        (PreviewRef::parse(&args[0], Some(&args[1])), &args[2..])
     }
 }
 

@@ -28,7 +28,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let files: usize = std::env::var("FILES").ok().and_then(|f| f.parse().ok()).unwrap_or(20_000);
+    let files: usize = std::env::var("FILES")
+        .ok()
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(20_000);
     let rounds = 5;
     let tmp = tempfile::tempdir().expect("tempdir");
     let repo = tmp.path().join("repo");
@@ -37,31 +40,71 @@ fn main() {
     for i in 0..files {
         let dir = repo.join(format!("d{:03}", i % 200));
         std::fs::create_dir_all(&dir).expect("mkdir");
-        std::fs::write(dir.join(format!("f{i}.txt")), format!("file {i}\n").repeat(8)).expect("write");
+        std::fs::write(
+            dir.join(format!("f{i}.txt")),
+            format!("file {i}\n").repeat(8),
+        )
+        .expect("write");
     }
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-q", "-m", "base"]);
-    let base = String::from_utf8(Command::new("git").args(["rev-parse", "HEAD"]).current_dir(&repo).output().expect("git").stdout).expect("utf8").trim().to_string();
+    let base = String::from_utf8(
+        Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(&repo)
+            .output()
+            .expect("git")
+            .stdout,
+    )
+    .expect("utf8")
+    .trim()
+    .to_string();
     for i in 0..10 {
-        std::fs::write(repo.join(format!("d{:03}/f{i}.txt", i % 200)), format!("changed {i}\n")).expect("write");
+        std::fs::write(
+            repo.join(format!("d{:03}/f{i}.txt", i % 200)),
+            format!("changed {i}\n"),
+        )
+        .expect("write");
     }
     git(&repo, &["commit", "-q", "-am", "ten files"]);
-    let next = String::from_utf8(Command::new("git").args(["rev-parse", "HEAD"]).current_dir(&repo).output().expect("git").stdout).expect("utf8").trim().to_string();
+    let next = String::from_utf8(
+        Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(&repo)
+            .output()
+            .expect("git")
+            .stdout,
+    )
+    .expect("utf8")
+    .trim()
+    .to_string();
 
     let (mut ours, mut theirs, mut updates) = (Vec::new(), Vec::new(), Vec::new());
     for r in 0..rounds {
         let wt = tmp.path().join(format!("ours{r}"));
         let t = Instant::now();
-        branchyard_core::git::checkout(&repo, &wt, &format!("bench{r}"), &base, false).expect("checkout");
+        branchyard_core::git::checkout(&repo, &wt, &format!("bench{r}"), &base, false)
+            .expect("checkout");
         ours.push(t.elapsed().as_secs_f64());
         let t = Instant::now();
-        let out = branchyard_core::git::checkout(&repo, &wt, &format!("bench{r}"), &next, false).expect("update");
+        let out = branchyard_core::git::checkout(&repo, &wt, &format!("bench{r}"), &next, false)
+            .expect("update");
         updates.push(t.elapsed().as_secs_f64());
         assert_eq!(out.files_changed, 10);
 
         let theirs_wt = tmp.path().join(format!("git{r}"));
         let t = Instant::now();
-        git(&repo, &["worktree", "add", "-q", "--detach", theirs_wt.to_str().expect("utf8"), &base]);
+        git(
+            &repo,
+            &[
+                "worktree",
+                "add",
+                "-q",
+                "--detach",
+                theirs_wt.to_str().expect("utf8"),
+                &base,
+            ],
+        );
         theirs.push(t.elapsed().as_secs_f64());
     }
     let (o, g, u) = (median(ours), median(theirs), median(updates));

@@ -9,4 +9,3 @@ pub mod safety;
 
 pub use error::ComposeError;
 pub use load::{load, LoadOptions};
-

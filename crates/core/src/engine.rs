@@ -133,7 +133,10 @@ impl Engine {
             s.admin_port = p;
         }
         // A second gateway beside the user's own (tests and benchmarks use it).
-        if let Some(name) = std::env::var("BRANCHYARD_GATEWAY_NAME").ok().filter(|n| !n.is_empty()) {
+        if let Some(name) = std::env::var("BRANCHYARD_GATEWAY_NAME")
+            .ok()
+            .filter(|n| !n.is_empty())
+        {
             s.container_name = name;
         }
         Ok(s)
@@ -142,9 +145,10 @@ impl Engine {
     fn setting_u16(&self, key: &str) -> Result<Option<u16>> {
         match self.store().setting(key)? {
             None => Ok(None),
-            Some(v) => v.parse().map(Some).map_err(|_| {
-                Error::Invalid(format!("setting {key} = {v:?} is not a port number"))
-            }),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| Error::Invalid(format!("setting {key} = {v:?} is not a port number"))),
         }
     }
 

@@ -12,7 +12,9 @@ use crate::error::Code;
 
 pub use branches::{list_branches, resolve_branch, BranchInfo, BranchKind};
 pub use slug::{repo_slug, slugify, unique_slug};
-pub use worktree::{checkout, is_dirty, list_worktrees, remove_worktree, uses_lfs, CheckoutOutcome};
+pub use worktree::{
+    checkout, is_dirty, list_worktrees, remove_worktree, uses_lfs, CheckoutOutcome,
+};
 
 /// Errors from git.
 #[derive(Debug, thiserror::Error)]

@@ -126,15 +126,27 @@ mod tests {
 
     #[test]
     fn the_happy_path_is_allowed_step_by_step() {
-        let path = [Pending, Preparing, Building, Starting, Ready, Updating, Ready];
+        let path = [
+            Pending, Preparing, Building, Starting, Ready, Updating, Ready,
+        ];
         for w in path.windows(2) {
-            assert!(w[0].can_become(w[1]), "{} -> {} must be allowed", w[0], w[1]);
+            assert!(
+                w[0].can_become(w[1]),
+                "{} -> {} must be allowed",
+                w[0],
+                w[1]
+            );
         }
     }
 
     #[test]
     fn suspend_and_resume_are_allowed() {
-        for (a, b) in [(Ready, Stopping), (Stopping, Stopped), (Stopped, Starting), (Starting, Ready)] {
+        for (a, b) in [
+            (Ready, Stopping),
+            (Stopping, Stopped),
+            (Stopped, Starting),
+            (Starting, Ready),
+        ] {
             assert!(a.can_become(b), "{a} -> {b}");
         }
     }
@@ -150,7 +162,10 @@ mod tests {
     #[test]
     fn skipping_steps_or_leaving_gone_is_refused() {
         assert!(!Pending.can_become(Ready), "pending must not jump to ready");
-        assert!(!Stopped.can_become(Ready), "stopped must start before it is ready");
+        assert!(
+            !Stopped.can_become(Ready),
+            "stopped must start before it is ready"
+        );
         assert!(!Building.can_become(Stopped));
         for s in State::ALL {
             assert!(!Gone.can_become(s), "gone is final, not -> {s}");

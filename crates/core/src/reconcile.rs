@@ -32,15 +32,29 @@ fn docker_err(what: &str) -> impl Fn(bollard::errors::Error) -> DockerError + '_
 ///
 /// # Errors
 /// When Docker cannot list the containers.
-pub async fn service_statuses(docker: &Docker, project: &str) -> Result<Vec<ServiceStatus>, DockerError> {
+pub async fn service_statuses(
+    docker: &Docker,
+    project: &str,
+) -> Result<Vec<ServiceStatus>, DockerError> {
     let filters = HashMap::from([("label", vec![format!("{PROJECT}={project}")])]);
     let list = docker
-        .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&filters).build()))
+        .list_containers(Some(
+            ListContainersOptionsBuilder::default()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
         .await
         .map_err(docker_err("listing containers"))?;
-    let inspections = join_all(list.iter().filter_map(|c| c.id.clone()).map(|id| async move {
-        docker.inspect_container(&id, None::<InspectContainerOptions>).await
-    }))
+    let inspections = join_all(
+        list.iter()
+            .filter_map(|c| c.id.clone())
+            .map(|id| async move {
+                docker
+                    .inspect_container(&id, None::<InspectContainerOptions>)
+                    .await
+            }),
+    )
     .await;
     let mut out: Vec<ServiceStatus> = inspections
         .into_iter()
@@ -55,9 +69,16 @@ pub async fn service_statuses(docker: &Docker, project: &str) -> Result<Vec<Serv
             } else {
                 match (st.status, health) {
                     (Some(ContainerStateStatusEnum::RESTARTING), _) => ServiceState::Restarting,
-                    (Some(ContainerStateStatusEnum::RUNNING), Some(HealthStatusEnum::HEALTHY)) => ServiceState::Healthy,
-                    (Some(ContainerStateStatusEnum::RUNNING), Some(HealthStatusEnum::UNHEALTHY)) => ServiceState::Unhealthy,
-                    (Some(ContainerStateStatusEnum::RUNNING), Some(HealthStatusEnum::STARTING)) => ServiceState::Starting,
+                    (Some(ContainerStateStatusEnum::RUNNING), Some(HealthStatusEnum::HEALTHY)) => {
+                        ServiceState::Healthy
+                    }
+                    (
+                        Some(ContainerStateStatusEnum::RUNNING),
+                        Some(HealthStatusEnum::UNHEALTHY),
+                    ) => ServiceState::Unhealthy,
+                    (Some(ContainerStateStatusEnum::RUNNING), Some(HealthStatusEnum::STARTING)) => {
+                        ServiceState::Starting
+                    }
                     (Some(ContainerStateStatusEnum::RUNNING), _) => ServiceState::Running,
                     (Some(ContainerStateStatusEnum::CREATED), _) => ServiceState::Created,
                     _ => ServiceState::Exited,
@@ -65,11 +86,18 @@ pub async fn service_statuses(docker: &Docker, project: &str) -> Result<Vec<Serv
             };
             let running = matches!(
                 state,
-                ServiceState::Running | ServiceState::Healthy | ServiceState::Unhealthy | ServiceState::Starting
+                ServiceState::Running
+                    | ServiceState::Healthy
+                    | ServiceState::Unhealthy
+                    | ServiceState::Starting
             );
             Some(ServiceStatus {
                 service,
-                container: c.name.unwrap_or_default().trim_start_matches('/').to_string(),
+                container: c
+                    .name
+                    .unwrap_or_default()
+                    .trim_start_matches('/')
+                    .to_string(),
                 exit_code: (state == ServiceState::Exited || state == ServiceState::OomKilled)
                     .then_some(st.exit_code)
                     .flatten(),
@@ -99,14 +127,22 @@ pub struct Orphaned {
 ///
 /// # Errors
 /// When Docker cannot list them.
-pub async fn orphaned_objects(docker: &Docker, known: &HashSet<String>) -> Result<Vec<Orphaned>, DockerError> {
+pub async fn orphaned_objects(
+    docker: &Docker,
+    known: &HashSet<String>,
+) -> Result<Vec<Orphaned>, DockerError> {
     let filters = HashMap::from([("label", vec![format!("{MANAGED}=true")])]);
     let mut out = Vec::new();
     let keep = |labels: &HashMap<String, String>| {
         labels.contains_key(GATEWAY) || labels.get(PROJECT).is_none_or(|p| known.contains(p))
     };
     for c in docker
-        .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&filters).build()))
+        .list_containers(Some(
+            ListContainersOptionsBuilder::default()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
         .await
         .map_err(docker_err("listing containers"))?
     {
@@ -114,13 +150,22 @@ pub async fn orphaned_objects(docker: &Docker, known: &HashSet<String>) -> Resul
         if !keep(&labels) {
             out.push(Orphaned {
                 kind: "container",
-                name: c.names.and_then(|n| n.first().cloned()).unwrap_or_default().trim_start_matches('/').to_string(),
+                name: c
+                    .names
+                    .and_then(|n| n.first().cloned())
+                    .unwrap_or_default()
+                    .trim_start_matches('/')
+                    .to_string(),
                 project: labels.get(PROJECT).cloned().unwrap_or_default(),
             });
         }
     }
     for n in docker
-        .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filters).build()))
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::default()
+                .filters(&filters)
+                .build(),
+        ))
         .await
         .map_err(docker_err("listing networks"))?
     {
@@ -134,7 +179,11 @@ pub async fn orphaned_objects(docker: &Docker, known: &HashSet<String>) -> Resul
         }
     }
     let vols = docker
-        .list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&filters).build()))
+        .list_volumes(Some(
+            ListVolumesOptionsBuilder::default()
+                .filters(&filters)
+                .build(),
+        ))
         .await
         .map_err(docker_err("listing volumes"))?;
     for v in vols.volumes.unwrap_or_default() {
@@ -155,11 +204,28 @@ pub async fn orphaned_objects(docker: &Docker, known: &HashSet<String>) -> Resul
 /// When Docker refuses.
 pub async fn remove_orphan(docker: &Docker, o: &Orphaned) -> Result<(), DockerError> {
     let r = match o.kind {
-        "container" => docker
-            .remove_container(&o.name, Some(RemoveContainerOptionsBuilder::default().force(true).v(true).build()))
-            .await,
+        "container" => {
+            docker
+                .remove_container(
+                    &o.name,
+                    Some(
+                        RemoveContainerOptionsBuilder::default()
+                            .force(true)
+                            .v(true)
+                            .build(),
+                    ),
+                )
+                .await
+        }
         "network" => docker.remove_network(&o.name).await,
-        _ => docker.remove_volume(&o.name, None::<bollard::query_parameters::RemoveVolumeOptions>).await,
+        _ => {
+            docker
+                .remove_volume(
+                    &o.name,
+                    None::<bollard::query_parameters::RemoveVolumeOptions>,
+                )
+                .await
+        }
     };
     r.map_err(docker_err("removing an orphan"))
 }
@@ -171,8 +237,17 @@ pub async fn remove_orphan(docker: &Docker, o: &Orphaned) -> Result<(), DockerEr
 pub async fn project_volumes(docker: &Docker, project: &str) -> Result<Vec<String>, DockerError> {
     let filters = HashMap::from([("label", vec![format!("{PROJECT}={project}")])]);
     let vols = docker
-        .list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&filters).build()))
+        .list_volumes(Some(
+            ListVolumesOptionsBuilder::default()
+                .filters(&filters)
+                .build(),
+        ))
         .await
         .map_err(docker_err("listing volumes"))?;
-    Ok(vols.volumes.unwrap_or_default().into_iter().map(|v| v.name).collect())
+    Ok(vols
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| v.name)
+        .collect())
 }

@@ -41,7 +41,10 @@ pub enum Undo {
 /// Runs compensations; implemented by the engine, which owns Docker, git and the gateway.
 pub trait Compensate {
     /// Undoes one effect; failures are logged by the caller and the rest still run.
-    fn compensate(&self, undo: &Undo) -> impl std::future::Future<Output = crate::Result<()>> + Send;
+    fn compensate(
+        &self,
+        undo: &Undo,
+    ) -> impl std::future::Future<Output = crate::Result<()>> + Send;
 }
 
 /// The journal of one running operation on one preview.
@@ -134,15 +137,27 @@ mod tests {
         let store = Store::open(&dir.path().join("db")).unwrap();
         store.acquire_lease("p.r", "up").unwrap().unwrap();
         let mut saga = Saga::new(&store, "p.r");
-        let a = Undo::DisconnectGateway { network: "n".into() };
-        let b = Undo::RemoveRoutes { hosts: vec!["p.r.localhost".into()] };
+        let a = Undo::DisconnectGateway {
+            network: "n".into(),
+        };
+        let b = Undo::RemoveRoutes {
+            hosts: vec!["p.r.localhost".into()],
+        };
         saga.record(a.clone()).unwrap();
         saga.record(b.clone()).unwrap();
         let saved = store
             .conn()
-            .query_row("SELECT journal FROM leases WHERE preview = 'p.r'", [], |r| r.get::<_, String>(0))
+            .query_row(
+                "SELECT journal FROM leases WHERE preview = 'p.r'",
+                [],
+                |r| r.get::<_, String>(0),
+            )
             .unwrap();
-        assert_eq!(parse_journal(&saved), vec![a.clone(), b.clone()], "journal is saved as recorded");
+        assert_eq!(
+            parse_journal(&saved),
+            vec![a.clone(), b.clone()],
+            "journal is saved as recorded"
+        );
         let rec = Recorder(Mutex::new(Vec::new()));
         assert!(saga.rollback(&rec).await.is_empty());
         assert_eq!(*rec.0.lock().unwrap(), vec![b, a], "undo runs newest first");

@@ -73,7 +73,8 @@ impl Store {
         conn.busy_timeout(Duration::from_secs(5)).map_err(wrap)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(wrap)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(wrap)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(wrap)?;
         migrations::run(&mut conn).map_err(wrap)?;
         Ok(Store {
             conn: Mutex::new(conn),

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-    KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
 };
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
@@ -49,7 +49,10 @@ impl TlsError {
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> TlsError + '_ {
-    move |e| TlsError::Io { path: path.display().to_string(), message: e.to_string() }
+    move |e| TlsError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
 }
 
 fn cert_err(e: rcgen::Error) -> TlsError {
@@ -64,7 +67,11 @@ fn ca_params(cn: &str) -> Result<CertificateParams, TlsError> {
     dn.push(DnType::OrganizationName, "Branchyard");
     p.distinguished_name = dn;
     p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     Ok(p)
 }
 
@@ -96,11 +103,17 @@ impl LocalCa {
     /// Unreadable or unwritable files, or a corrupt key.
     pub fn load_or_create(home: &Path) -> Result<Self, TlsError> {
         let dir = home.join("ca");
-        let (key_path, cert_path, cn_path) = (dir.join("ca.key"), dir.join("ca.pem"), dir.join("ca.cn"));
+        let (key_path, cert_path, cn_path) =
+            (dir.join("ca.key"), dir.join("ca.pem"), dir.join("ca.cn"));
         if key_path.exists() && cert_path.exists() && cn_path.exists() {
-            let key = KeyPair::from_pem(&std::fs::read_to_string(&key_path).map_err(io(&key_path))?).map_err(cert_err)?;
+            let key =
+                KeyPair::from_pem(&std::fs::read_to_string(&key_path).map_err(io(&key_path))?)
+                    .map_err(cert_err)?;
             return Ok(LocalCa {
-                cn: std::fs::read_to_string(&cn_path).map_err(io(&cn_path))?.trim().to_string(),
+                cn: std::fs::read_to_string(&cn_path)
+                    .map_err(io(&cn_path))?
+                    .trim()
+                    .to_string(),
                 cert_pem: std::fs::read_to_string(&cert_path).map_err(io(&cert_path))?,
                 key,
                 dir,
@@ -109,7 +122,11 @@ impl LocalCa {
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         // A unique name per machine and home, so two CAs are never confused.
         let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
-        let cn = format!("Branchyard local CA ({} {})", host.trim(), &hex::encode(rand::random::<[u8; 4]>()));
+        let cn = format!(
+            "Branchyard local CA ({} {})",
+            host.trim(),
+            &hex::encode(rand::random::<[u8; 4]>())
+        );
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(cert_err)?;
         let mut params = ca_params(&cn)?;
         let now = OffsetDateTime::now_utc();
@@ -119,7 +136,12 @@ impl LocalCa {
         write_private(&key_path, &key.serialize_pem())?;
         std::fs::write(&cert_path, cert.pem()).map_err(io(&cert_path))?;
         std::fs::write(&cn_path, &cn).map_err(io(&cn_path))?;
-        Ok(LocalCa { dir, key, cn, cert_pem: cert.pem() })
+        Ok(LocalCa {
+            dir,
+            key,
+            cn,
+            cert_pem: cert.pem(),
+        })
     }
 
     /// The CA certificate file (what `branchyard ca path` prints).
@@ -191,18 +213,32 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 
 /// NSS databases Chromium and Firefox read (Linux).
 fn nss_dbs() -> Vec<PathBuf> {
-    let Some(home) = dirs::home_dir() else { return Vec::new() };
+    let Some(home) = dirs::home_dir() else {
+        return Vec::new();
+    };
     let mut dbs = vec![home.join(".pki/nssdb")];
-    for profiles in [home.join(".mozilla/firefox"), home.join("snap/firefox/common/.mozilla/firefox")] {
+    for profiles in [
+        home.join(".mozilla/firefox"),
+        home.join("snap/firefox/common/.mozilla/firefox"),
+    ] {
         if let Ok(rd) = std::fs::read_dir(profiles) {
-            dbs.extend(rd.flatten().map(|e| e.path()).filter(|p| p.join("cert9.db").exists()));
+            dbs.extend(
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.join("cert9.db").exists()),
+            );
         }
     }
     dbs.into_iter().filter(|d| d.exists()).collect()
 }
 
 fn have(tool: &str) -> bool {
-    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map(|o| o.status.success()).unwrap_or(false)
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 /// Installs the CA where this platform allows, and says what is left to do.
@@ -220,21 +256,36 @@ pub fn trust(ca: &LocalCa) -> Result<TrustReport, TlsError> {
         return Ok(r);
     }
     if have("update-ca-certificates") {
-        let installed = std::fs::copy(&pem, SYSTEM_CA).map_err(|e| e.to_string()).and_then(|_| run(&mut Command::new("update-ca-certificates")));
+        let installed = std::fs::copy(&pem, SYSTEM_CA)
+            .map_err(|e| e.to_string())
+            .and_then(|_| run(&mut Command::new("update-ca-certificates")));
         match installed {
             Ok(()) => r.done.push(format!("system store ({SYSTEM_CA})")),
-            Err(e) => r.manual.push(format!("sudo cp {} {SYSTEM_CA} && sudo update-ca-certificates ({e})", pem.display())),
+            Err(e) => r.manual.push(format!(
+                "sudo cp {} {SYSTEM_CA} && sudo update-ca-certificates ({e})",
+                pem.display()
+            )),
         }
     } else {
-        r.manual.push(format!("add {} to your system's trusted certificates", pem.display()));
+        r.manual.push(format!(
+            "add {} to your system's trusted certificates",
+            pem.display()
+        ));
     }
     let dbs = nss_dbs();
     if !dbs.is_empty() && have("certutil") {
         for db in dbs {
             let arg = format!("sql:{}", db.display());
-            match run(Command::new("certutil").args(["-A", "-d", &arg, "-t", "C,,", "-n", &ca.cn, "-i"]).arg(&pem)) {
+            match run(Command::new("certutil")
+                .args(["-A", "-d", &arg, "-t", "C,,", "-n", &ca.cn, "-i"])
+                .arg(&pem))
+            {
                 Ok(()) => r.done.push(format!("NSS database {}", db.display())),
-                Err(e) => r.manual.push(format!("certutil -A -d {arg} -t C,, -n '{}' -i {} ({e})", ca.cn, pem.display())),
+                Err(e) => r.manual.push(format!(
+                    "certutil -A -d {arg} -t C,, -n '{}' -i {} ({e})",
+                    ca.cn,
+                    pem.display()
+                )),
             }
         }
     } else if !dbs.is_empty() {
@@ -252,14 +303,22 @@ pub fn untrust(ca: &LocalCa) -> Result<TrustReport, TlsError> {
     if cfg!(target_os = "macos") {
         match run(Command::new("security").args(["delete-certificate", "-c", &ca.cn])) {
             Ok(()) => r.done.push("macOS keychain".into()),
-            Err(e) => r.manual.push(format!("sudo security delete-certificate -c '{}' ({e})", ca.cn)),
+            Err(e) => r.manual.push(format!(
+                "sudo security delete-certificate -c '{}' ({e})",
+                ca.cn
+            )),
         }
         return Ok(r);
     }
     if Path::new(SYSTEM_CA).exists() {
-        match std::fs::remove_file(SYSTEM_CA).map_err(|e| e.to_string()).and_then(|_| run(Command::new("update-ca-certificates").arg("--fresh"))) {
+        match std::fs::remove_file(SYSTEM_CA)
+            .map_err(|e| e.to_string())
+            .and_then(|_| run(Command::new("update-ca-certificates").arg("--fresh")))
+        {
             Ok(()) => r.done.push("system store".into()),
-            Err(e) => r.manual.push(format!("sudo rm {SYSTEM_CA} && sudo update-ca-certificates --fresh ({e})")),
+            Err(e) => r.manual.push(format!(
+                "sudo rm {SYSTEM_CA} && sudo update-ca-certificates --fresh ({e})"
+            )),
         }
     }
     if have("certutil") {
@@ -282,7 +341,10 @@ mod tests {
     fn the_ca_is_made_once_with_a_private_key_and_issues_leaves_that_verify() {
         let home = tempfile::tempdir().unwrap();
         let ca = LocalCa::load_or_create(home.path()).unwrap();
-        let mode = std::fs::metadata(home.path().join("ca/ca.key")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(home.path().join("ca/ca.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "the CA key is private");
         let again = LocalCa::load_or_create(home.path()).unwrap();
         assert_eq!(again.cert_pem(), ca.cert_pem(), "loaded, not recreated");
@@ -290,16 +352,32 @@ mod tests {
         let leaf = again.issue("main.shop.localhost").unwrap();
         let dir = tempfile::tempdir().unwrap();
         let leaf_path = dir.path().join("leaf.pem");
-        let first = leaf.chain_pem.split("-----END CERTIFICATE-----").next().unwrap().to_string() + "-----END CERTIFICATE-----\n";
+        let first = leaf
+            .chain_pem
+            .split("-----END CERTIFICATE-----")
+            .next()
+            .unwrap()
+            .to_string()
+            + "-----END CERTIFICATE-----\n";
         std::fs::write(&leaf_path, first).unwrap();
         let out = Command::new("openssl")
             .args(["verify", "-CAfile"])
             .arg(ca.cert_path())
-            .args(["-verify_hostname", "main.shop.localhost", "-purpose", "sslserver"])
+            .args([
+                "-verify_hostname",
+                "main.shop.localhost",
+                "-purpose",
+                "sslserver",
+            ])
             .arg(&leaf_path)
             .output()
             .unwrap();
-        assert!(out.status.success(), "openssl verify: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "openssl verify: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         let bad = Command::new("openssl")
             .args(["verify", "-CAfile"])
             .arg(ca.cert_path())
@@ -307,7 +385,10 @@ mod tests {
             .arg(&leaf_path)
             .output()
             .unwrap();
-        assert!(!bad.status.success(), "a leaf is only good for its own host");
+        assert!(
+            !bad.status.success(),
+            "a leaf is only good for its own host"
+        );
         assert!(leaf.not_after - OffsetDateTime::now_utc().unix_timestamp() <= LEAF_DAYS * 86400);
     }
 }

@@ -58,7 +58,11 @@ impl RefWatcher {
         tokio::spawn(async move {
             let mut pending: Vec<PathBuf> = Vec::new();
             loop {
-                let wait = if pending.is_empty() { Duration::from_secs(3600) } else { DEBOUNCE };
+                let wait = if pending.is_empty() {
+                    Duration::from_secs(3600)
+                } else {
+                    DEBOUNCE
+                };
                 tokio::select! {
                     _ = stop.cancelled() => return,
                     got = raw_rx.recv() => match got {
@@ -114,7 +118,11 @@ impl RefWatcher {
     /// Stops watching `repo`.
     pub fn unwatch_repo(&self, repo: &Path) {
         let mut map = self.repos.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(gitdir) = map.iter().find(|(_, r)| r.as_path() == repo).map(|(g, _)| g.clone()) else {
+        let Some(gitdir) = map
+            .iter()
+            .find(|(_, r)| r.as_path() == repo)
+            .map(|(g, _)| g.clone())
+        else {
             return;
         };
         map.remove(&gitdir);
@@ -136,7 +144,10 @@ mod tests {
     use crate::git::worktree::tests::{git, repo_with_commit};
     use std::time::Instant;
 
-    async fn next(rx: &mut tokio::sync::mpsc::UnboundedReceiver<RefChange>, what: &str) -> Duration {
+    async fn next(
+        rx: &mut tokio::sync::mpsc::UnboundedReceiver<RefChange>,
+        what: &str,
+    ) -> Duration {
         let t = Instant::now();
         tokio::time::timeout(Duration::from_secs(1), rx.recv())
             .await

@@ -130,8 +130,17 @@ fn shared_objects(p: &Project, name: &str, s: &Service) -> Result<(), ComposeErr
         if let Mount::Volume { source, .. } = m {
             if let Some(v) = p.volumes.get(source) {
                 if v.external || v.name.is_some() {
-                    let what = if v.external { "is external".to_string() } else { format!("is named {:?}", v.name.as_deref().unwrap_or("")) };
-                    return Err(refuse(name, s, "volumes", format!("volume {source:?} {what}: it could be another project's data")));
+                    let what = if v.external {
+                        "is external".to_string()
+                    } else {
+                        format!("is named {:?}", v.name.as_deref().unwrap_or(""))
+                    };
+                    return Err(refuse(
+                        name,
+                        s,
+                        "volumes",
+                        format!("volume {source:?} {what}: it could be another project's data"),
+                    ));
                 }
             }
         }
@@ -249,19 +258,46 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let svc = Service {
             source_file: d.path().join("compose.yaml"),
-            volumes: vec![Mount::Volume { source: "data".into(), target: "/d".into(), read_only: false }],
-            networks: [("default".to_string(), Default::default())].into_iter().collect(),
+            volumes: vec![Mount::Volume {
+                source: "data".into(),
+                target: "/d".into(),
+                read_only: false,
+            }],
+            networks: [("default".to_string(), Default::default())]
+                .into_iter()
+                .collect(),
             ..Service::default()
         };
         let mut p = project(d.path(), svc);
         p.networks.insert("default".into(), Network::default());
-        p.volumes.insert("data".into(), Volume { external: true, ..Volume::default() });
+        p.volumes.insert(
+            "data".into(),
+            Volume {
+                external: true,
+                ..Volume::default()
+            },
+        );
         let e = check(&p, d.path()).unwrap_err().to_string();
         assert!(e.contains("volumes") && e.contains("external"), "{e}");
-        p.volumes.insert("data".into(), Volume { name: Some("other_data".into()), ..Volume::default() });
-        assert!(check(&p, d.path()).is_err(), "an explicit name is refused too");
+        p.volumes.insert(
+            "data".into(),
+            Volume {
+                name: Some("other_data".into()),
+                ..Volume::default()
+            },
+        );
+        assert!(
+            check(&p, d.path()).is_err(),
+            "an explicit name is refused too"
+        );
         p.volumes.insert("data".into(), Volume::default());
-        p.networks.insert("default".into(), Network { external: true, ..Network::default() });
+        p.networks.insert(
+            "default".into(),
+            Network {
+                external: true,
+                ..Network::default()
+            },
+        );
         let e = check(&p, d.path()).unwrap_err().to_string();
         assert!(e.contains("networks"), "{e}");
     }

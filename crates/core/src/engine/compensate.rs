@@ -34,7 +34,10 @@ impl Compensate for Engine {
                 for _ in 0..4 {
                     apply::down(docker, project, false).await?;
                     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-                    if reconcile::service_statuses(docker, project).await?.is_empty() {
+                    if reconcile::service_statuses(docker, project)
+                        .await?
+                        .is_empty()
+                    {
                         break;
                     }
                 }

@@ -7,12 +7,12 @@ use serde::Serialize;
 
 use super::up::blocking;
 use super::{project_name, Engine, PreviewRef};
-use crate::reconcile;
 use crate::docker::{self, ExecOutcome, LogLine};
 use crate::error::{Error, Result};
 use crate::events::ServiceStatus;
 use crate::git;
 use crate::preview_config::{self, ResolveInput, Resolved};
+use crate::reconcile;
 use crate::store::{PreviewRecord, Transition};
 
 /// A preview with the live status of its services.
@@ -90,7 +90,11 @@ impl Engine {
                 "preview {} has no container for service {}; services: {}",
                 rec.id,
                 service.unwrap_or("(any)"),
-                if names.is_empty() { "none running".to_string() } else { names.join(", ") }
+                if names.is_empty() {
+                    "none running".to_string()
+                } else {
+                    names.join(", ")
+                }
             ))
         })
     }
@@ -148,7 +152,12 @@ impl Engine {
         let slug = git::slugify(branch);
         let wt = scratch.join(&slug);
         let name = format!("branchyard-config-{}", std::process::id());
-        let (rp, w, n, s) = (PathBuf::from(&repo.path), wt.clone(), name.clone(), sha.clone());
+        let (rp, w, n, s) = (
+            PathBuf::from(&repo.path),
+            wt.clone(),
+            name.clone(),
+            sha.clone(),
+        );
         blocking(move || git::checkout(&rp, &w, &n, &s, true)).await??;
         let rec_like = PreviewRecord {
             id: super::preview_id(&repo.name, &slug),

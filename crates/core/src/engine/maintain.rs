@@ -7,9 +7,9 @@ use serde::Serialize;
 
 use super::up::blocking;
 use super::{Engine, PreviewRef};
-use crate::reconcile;
 use crate::error::Result;
 use crate::git;
+use crate::reconcile;
 
 /// Something Branchyard made that nothing owns any more.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -69,7 +69,10 @@ impl Engine {
         }
 
         // Worktrees on disk with no preview.
-        let known: HashSet<PathBuf> = previews.iter().map(|p| PathBuf::from(&p.worktree)).collect();
+        let known: HashSet<PathBuf> = previews
+            .iter()
+            .map(|p| PathBuf::from(&p.worktree))
+            .collect();
         for dir in worktree_dirs(&self.home().worktrees_dir()) {
             if known.contains(&dir) {
                 continue;
@@ -94,7 +97,9 @@ impl Engine {
         // Git's records of our worktrees in registered repos.
         for repo in self.repos()? {
             let rp = PathBuf::from(&repo.path);
-            let listed = blocking(move || git::list_worktrees(&rp)).await?.unwrap_or_default();
+            let listed = blocking(move || git::list_worktrees(&rp))
+                .await?
+                .unwrap_or_default();
             for (name, path) in listed {
                 if !name.starts_with("branchyard-") || known.contains(&path) {
                     continue;
@@ -114,7 +119,9 @@ impl Engine {
             }
         }
         // Gateway routes with no preview.
-        if let Some(g) = crate::gateway::attach(docker, self.home().root(), &self.gateway_settings()?).await? {
+        if let Some(g) =
+            crate::gateway::attach(docker, self.home().root(), &self.gateway_settings()?).await?
+        {
             for r in g.routes().await? {
                 if !ids.contains(&r.preview) {
                     out.push(Orphan {
@@ -164,7 +171,9 @@ impl Engine {
         };
         let gateway = match self.docker().await {
             Err(e) => Err(e.to_string()),
-            Ok(d) => match crate::gateway::attach(d, self.home().root(), &self.gateway_settings()?).await {
+            Ok(d) => match crate::gateway::attach(d, self.home().root(), &self.gateway_settings()?)
+                .await
+            {
                 Ok(Some(g)) => match g.health().await {
                     Ok(h) => Ok(format!(
                         "healthy, HTTP on 127.0.0.1:{} ({} routes)",
@@ -173,7 +182,10 @@ impl Engine {
                     )),
                     Err(e) => Err(format!("not answering: {e}")),
                 },
-                Ok(None) => Err("not running (it starts with the first `branchyard up` or `branchyard serve`)".into()),
+                Ok(None) => Err(
+                    "not running (it starts with the first `branchyard up` or `branchyard serve`)"
+                        .into(),
+                ),
                 Err(e) => Err(e.to_string()),
             },
         };

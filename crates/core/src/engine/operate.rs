@@ -69,11 +69,7 @@ impl Engine {
             State::Ready => return Ok(rec),
             State::Stopped => {}
             // A failed preview's containers may be gone: run the whole path again.
-            _ => {
-                return self
-                    .up(&rec.repo, &rec.branch, &UpOptions::default())
-                    .await
-            }
+            _ => return self.up(&rec.repo, &rec.branch, &UpOptions::default()).await,
         }
         let span = tracing::info_span!("start", preview = %rec.id);
         async {
@@ -187,7 +183,10 @@ impl Engine {
                 }
                 g.disconnect_network(docker, &format!("{}_default", rec.project))
                     .await?;
-            } else if let Some(g) = crate::gateway::attach(docker, self.home().root(), &self.gateway_settings()?).await? {
+            } else if let Some(g) =
+                crate::gateway::attach(docker, self.home().root(), &self.gateway_settings()?)
+                    .await?
+            {
                 for u in &rec.urls {
                     g.remove_route(&u.host).await?;
                 }

@@ -33,9 +33,9 @@ impl Engine {
         name: Option<&str>,
         trusted: bool,
     ) -> Result<RepoRecord> {
-        let path = path.canonicalize().map_err(|e| {
-            Error::NotFound(format!("cannot open {}: {e}", path.display()))
-        })?;
+        let path = path
+            .canonicalize()
+            .map_err(|e| Error::NotFound(format!("cannot open {}: {e}", path.display())))?;
         let p = path.clone();
         let root = tokio::task::spawn_blocking(move || git::repo_root(&p))
             .await

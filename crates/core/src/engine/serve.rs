@@ -12,12 +12,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::up::{blocking, UpOptions};
 use super::Engine;
-use crate::reconcile;
 use crate::docker;
 use crate::error::Result;
 use crate::events::{Event, ServiceStatus};
 use crate::git;
 use crate::lifecycle::State;
+use crate::reconcile;
 use crate::watch::{RefChange, RefWatcher};
 
 /// How often everything is re-read from Docker, to heal missed events.

@@ -14,11 +14,11 @@ use crate::compose::apply::{self, Progress, UpOptions as ApplyOptions};
 use crate::docker::PreviewLabels;
 use crate::error::{Error, Result};
 use crate::events::{Event, ServiceState, Step, StepStatus};
-use crate::reconcile;
 use crate::gateway::Route;
 use crate::git;
 use crate::lifecycle::State;
 use crate::preview_config::{self, ResolveInput, Resolved};
+use crate::reconcile;
 use crate::saga::{Saga, Undo};
 use crate::store::{NewPreview, PreviewRecord, RepoRecord, Urls};
 
@@ -114,7 +114,13 @@ impl Engine {
     }
 
     /// Moves the preview to `to`, publishing the transition.
-    pub(super) fn transition(&self, id: &str, to: State, trigger: &str, detail: &str) -> Result<()> {
+    pub(super) fn transition(
+        &self,
+        id: &str,
+        to: State,
+        trigger: &str,
+        detail: &str,
+    ) -> Result<()> {
         let t = self.store().transition(id, to, trigger, detail)?;
         tracing::info!(preview = id, from = ?t.from, to = %t.to, trigger, "transition");
         self.emit(Event::State {
@@ -139,7 +145,11 @@ impl Engine {
     async fn run_up(&self, s: &Start, opts: &UpOptions) -> Result<PreviewRecord> {
         let id = s.record.id.as_str();
         let updating = s.record.state == State::Ready;
-        let first = if updating { State::Updating } else { State::Preparing };
+        let first = if updating {
+            State::Updating
+        } else {
+            State::Preparing
+        };
         self.transition(id, first, "up", &format!("to {}", short(&s.sha)))?;
         let mut saga = Saga::new(self.store(), id);
         match self.up_steps(s, opts, &mut saga, updating).await {
@@ -279,7 +289,10 @@ impl Engine {
             id,
             Step::Route,
             StepStatus::Done,
-            urls.iter().map(|u| u.url.as_str()).collect::<Vec<_>>().join(" "),
+            urls.iter()
+                .map(|u| u.url.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
         );
         if let Some(path) = &resolved.health.path {
             self.wait_http_health(id, &urls, path, resolved.health.timeout_secs)
@@ -438,7 +451,9 @@ impl Engine {
                     "last lines of {} ({:?}{}):\n{}",
                     c.service,
                     c.state,
-                    c.exit_code.map(|x| format!(", exit {x}")).unwrap_or_default(),
+                    c.exit_code
+                        .map(|x| format!(", exit {x}"))
+                        .unwrap_or_default(),
                     logs
                 ),
             );
@@ -462,7 +477,12 @@ impl Engine {
         loop {
             match gateway.probe(&first.host, path).await {
                 Ok(status) if status < 500 => {
-                    self.step(id, Step::Health, StepStatus::Done, format!("{path} → {status}"));
+                    self.step(
+                        id,
+                        Step::Health,
+                        StepStatus::Done,
+                        format!("{path} → {status}"),
+                    );
                     return Ok(());
                 }
                 other => {

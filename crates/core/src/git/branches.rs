@@ -101,19 +101,31 @@ mod tests {
         git(&repo, "checkout -q -b feature/x");
         std::fs::write(repo.join("f"), "x").unwrap();
         git(&repo, "add f");
-        git(&repo, "-c user.name=T -c user.email=t@t commit -q -m later --date=2026-02-01T00:00:00Z");
+        git(
+            &repo,
+            "-c user.name=T -c user.email=t@t commit -q -m later --date=2026-02-01T00:00:00Z",
+        );
         git(&repo, "checkout -q main");
         let remote = tempfile::tempdir().unwrap();
         git(remote.path(), &format!("clone -q {} r", repo.display()));
         let clone = remote.path().join("r");
         let list = list_branches(&clone).unwrap();
         let names: Vec<_> = list.iter().map(|b| (b.name.as_str(), b.kind)).collect();
-        assert!(names.contains(&("origin/feature/x", BranchKind::Remote)), "{names:?}");
-        assert!(!names.iter().any(|(n, _)| n.ends_with("/HEAD")), "origin/HEAD is skipped");
+        assert!(
+            names.contains(&("origin/feature/x", BranchKind::Remote)),
+            "{names:?}"
+        );
+        assert!(
+            !names.iter().any(|(n, _)| n.ends_with("/HEAD")),
+            "origin/HEAD is skipped"
+        );
         let mine = list_branches(&repo).unwrap();
         assert_eq!(mine[0].name, "feature/x", "newest commit first");
         assert_eq!(mine[0].subject, "later");
-        assert_eq!(resolve_branch(&clone, "origin/feature/x").unwrap(), mine[0].head);
+        assert_eq!(
+            resolve_branch(&clone, "origin/feature/x").unwrap(),
+            mine[0].head
+        );
         assert!(matches!(
             resolve_branch(&repo, "nope"),
             Err(GitError::BranchNotFound { .. })

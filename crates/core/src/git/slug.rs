@@ -28,7 +28,11 @@ pub fn slugify(name: &str) -> String {
     if out.len() > MAX {
         // Keep it unique: two long names that share a prefix must not collide.
         let keep = MAX - 7;
-        return format!("{}-{}", out[..keep].trim_end_matches('-'), short_hash(name, 6));
+        return format!(
+            "{}-{}",
+            out[..keep].trim_end_matches('-'),
+            short_hash(name, 6)
+        );
     }
     out
 }
@@ -42,7 +46,11 @@ pub fn unique_slug(branch: &str, taken: &dyn Fn(&str) -> bool) -> String {
     }
     let suffix = short_hash(branch, 6);
     let keep = MAX - suffix.len() - 1;
-    let head = if base.len() > keep { base[..keep].trim_end_matches('-') } else { &base };
+    let head = if base.len() > keep {
+        base[..keep].trim_end_matches('-')
+    } else {
+        &base
+    };
     format!("{head}-{suffix}")
 }
 
@@ -77,7 +85,9 @@ mod tests {
         let b = slugify(&format!("{}b", "x".repeat(100)));
         assert!(a.len() <= 63 && b.len() <= 63);
         assert_ne!(a, b, "long names sharing a prefix must not collide");
-        assert!(a.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
     }
 
     #[test]
@@ -86,7 +96,14 @@ mod tests {
         assert_eq!(first, "feature-x");
         let second = unique_slug("feature-x", &|s| s == "feature-x");
         assert_ne!(second, first);
-        assert!(second.starts_with("feature-x-") && second.len() <= 63, "{second}");
-        assert_eq!(second, unique_slug("feature-x", &|s| s == "feature-x"), "deterministic");
+        assert!(
+            second.starts_with("feature-x-") && second.len() <= 63,
+            "{second}"
+        );
+        assert_eq!(
+            second,
+            unique_slug("feature-x", &|s| s == "feature-x"),
+            "deterministic"
+        );
     }
 }

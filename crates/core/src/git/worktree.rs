@@ -39,7 +39,8 @@ pub fn checkout(
 ) -> Result<CheckoutOutcome, GitError> {
     let repo = open_repo(repo_path)?;
     let oid = Oid::from_str(sha).map_err(|e| GitError::git(repo_path, e))?;
-    repo.find_commit(oid).map_err(|e| GitError::git(repo_path, e))?;
+    repo.find_commit(oid)
+        .map_err(|e| GitError::git(repo_path, e))?;
     let admin = repo.commondir().join("worktrees").join(name);
     let valid = path.join(".git").is_file() && admin.join("HEAD").is_file();
     if !valid {
@@ -52,8 +53,17 @@ pub fn checkout(
     update(path, oid, force)
 }
 
-fn create(_repo: &Repository, path: &Path, admin: &Path, oid: Oid) -> Result<CheckoutOutcome, GitError> {
-    if path.exists() && std::fs::read_dir(path).map(|mut d| d.next().is_some()).unwrap_or(false) {
+fn create(
+    _repo: &Repository,
+    path: &Path,
+    admin: &Path,
+    oid: Oid,
+) -> Result<CheckoutOutcome, GitError> {
+    if path.exists()
+        && std::fs::read_dir(path)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false)
+    {
         return Err(GitError::Io {
             path: path.display().to_string(),
             source: std::io::Error::new(
@@ -66,7 +76,10 @@ fn create(_repo: &Repository, path: &Path, admin: &Path, oid: Oid) -> Result<Che
     std::fs::create_dir_all(admin).map_err(|e| GitError::io(admin, e))?;
     let abs = path.canonicalize().map_err(|e| GitError::io(path, e))?;
     let write = |p: PathBuf, s: String| std::fs::write(&p, s).map_err(|e| GitError::io(&p, e));
-    write(admin.join("gitdir"), format!("{}\n", abs.join(".git").display()))?;
+    write(
+        admin.join("gitdir"),
+        format!("{}\n", abs.join(".git").display()),
+    )?;
     write(admin.join("commondir"), "../..\n".to_string())?;
     write(admin.join("HEAD"), format!("{oid}\n"))?;
     write(abs.join(".git"), format!("gitdir: {}\n", admin.display()))?;
@@ -78,7 +91,8 @@ fn create(_repo: &Repository, path: &Path, admin: &Path, oid: Oid) -> Result<Che
     wt.checkout_tree(commit.as_object(), Some(&mut opts))
         .map_err(|e| GitError::git(&abs, e))?;
     let count = wt.index().map(|i| i.len()).unwrap_or(0);
-    wt.set_head_detached(oid).map_err(|e| GitError::git(&abs, e))?;
+    wt.set_head_detached(oid)
+        .map_err(|e| GitError::git(&abs, e))?;
     Ok(CheckoutOutcome {
         created: true,
         from: None,
@@ -95,7 +109,11 @@ fn update(path: &Path, oid: Oid, force: bool) -> Result<CheckoutOutcome, GitErro
     let files_changed = match from.and_then(|f| wt.find_commit(f).ok()) {
         Some(old) => {
             let diff = wt
-                .diff_tree_to_tree(Some(&old.tree().map_err(g)?), Some(&target.tree().map_err(g)?), None)
+                .diff_tree_to_tree(
+                    Some(&old.tree().map_err(g)?),
+                    Some(&target.tree().map_err(g)?),
+                    None,
+                )
                 .map_err(g)?;
             diff.deltas().len()
         }
@@ -111,13 +129,17 @@ fn update(path: &Path, oid: Oid, force: bool) -> Result<CheckoutOutcome, GitErro
         }
         // Safe mode refuses to overwrite a file the user changed (a conflict):
         // that is the "never lose work" check, without scanning every file first.
-        wt.checkout_tree(target.as_object(), Some(&mut opts)).map_err(|e| {
-            if e.class() == git2::ErrorClass::Checkout || e.code() == git2::ErrorCode::Conflict {
-                GitError::Dirty { path: path.display().to_string() }
-            } else {
-                GitError::git(path, e)
-            }
-        })?;
+        wt.checkout_tree(target.as_object(), Some(&mut opts))
+            .map_err(|e| {
+                if e.class() == git2::ErrorClass::Checkout || e.code() == git2::ErrorCode::Conflict
+                {
+                    GitError::Dirty {
+                        path: path.display().to_string(),
+                    }
+                } else {
+                    GitError::git(path, e)
+                }
+            })?;
         wt.set_head_detached(oid).map_err(g)?;
     }
     Ok(CheckoutOutcome {
@@ -131,13 +153,20 @@ fn update(path: &Path, oid: Oid, force: bool) -> Result<CheckoutOutcome, GitErro
 /// Whether the tree has a `.gitattributes` (then filters such as eol must run).
 fn has_attributes(repo: &Repository, commit: &git2::Commit<'_>) -> bool {
     let _ = repo;
-    commit.tree().map(|t| t.get_name(".gitattributes").is_some()).unwrap_or(true)
+    commit
+        .tree()
+        .map(|t| t.get_name(".gitattributes").is_some())
+        .unwrap_or(true)
 }
 
 fn dirty(repo: &Repository, path: &Path) -> Result<bool, GitError> {
     let mut opts = StatusOptions::new();
-    opts.include_untracked(true).include_ignored(false).recurse_untracked_dirs(false);
-    let st = repo.statuses(Some(&mut opts)).map_err(|e| GitError::git(path, e))?;
+    opts.include_untracked(true)
+        .include_ignored(false)
+        .recurse_untracked_dirs(false);
+    let st = repo
+        .statuses(Some(&mut opts))
+        .map_err(|e| GitError::git(path, e))?;
     Ok(!st.is_empty())
 }
 
@@ -155,7 +184,12 @@ pub fn is_dirty(path: &Path) -> Result<bool, GitError> {
 ///
 /// # Errors
 /// Dirty without `force`, or file system failures.
-pub fn remove_worktree(repo_path: &Path, path: &Path, name: &str, force: bool) -> Result<(), GitError> {
+pub fn remove_worktree(
+    repo_path: &Path,
+    path: &Path,
+    name: &str,
+    force: bool,
+) -> Result<(), GitError> {
     if path.join(".git").exists() && !force && is_dirty(path)? {
         return Err(GitError::Dirty {
             path: path.display().to_string(),
@@ -168,7 +202,8 @@ pub fn remove_worktree(repo_path: &Path, path: &Path, name: &str, force: bool) -
         if let Ok(wt) = repo.find_worktree(name) {
             let mut opts = git2::WorktreePruneOptions::new();
             opts.valid(true).working_tree(true).locked(true);
-            wt.prune(Some(&mut opts)).map_err(|e| GitError::git(repo_path, e))?;
+            wt.prune(Some(&mut opts))
+                .map_err(|e| GitError::git(repo_path, e))?;
         }
         let admin = repo.commondir().join("worktrees").join(name);
         if admin.exists() {
@@ -218,7 +253,11 @@ pub(crate) mod tests {
             .env("GIT_COMMITTER_EMAIL", "t@t")
             .output()
             .unwrap();
-        assert!(out.status.success(), "git {args}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {args}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
@@ -243,9 +282,20 @@ pub(crate) mod tests {
         assert!(out.created);
         assert_eq!(std::fs::read_to_string(wt.join("a.txt")).unwrap(), "a1");
         assert_eq!(git(&wt, "rev-parse HEAD"), sha);
-        assert_eq!(git(&wt, "status --porcelain"), "", "a fresh worktree is clean");
-        assert!(git(&repo, "worktree list").contains("detached"), "git sees a detached worktree");
-        assert_eq!(git(&repo, "branch --show-current"), "main", "the user's checkout is untouched");
+        assert_eq!(
+            git(&wt, "status --porcelain"),
+            "",
+            "a fresh worktree is clean"
+        );
+        assert!(
+            git(&repo, "worktree list").contains("detached"),
+            "git sees a detached worktree"
+        );
+        assert_eq!(
+            git(&repo, "branch --show-current"),
+            "main",
+            "the user's checkout is untouched"
+        );
     }
 
     #[test]
@@ -261,7 +311,11 @@ pub(crate) mod tests {
         assert!(!out.created);
         assert_eq!(out.files_changed, 1);
         assert_eq!(std::fs::read_to_string(wt.join("a.txt")).unwrap(), "a2");
-        assert_eq!(std::fs::metadata(wt.join("keep.txt")).unwrap().ino(), ino, "untouched file kept");
+        assert_eq!(
+            std::fs::metadata(wt.join("keep.txt")).unwrap().ino(),
+            ino,
+            "untouched file kept"
+        );
         assert_eq!(git(&wt, "rev-parse HEAD"), sha2);
     }
 
@@ -273,11 +327,21 @@ pub(crate) mod tests {
         checkout(&repo, &wt, "w", &sha, false).unwrap();
         std::fs::write(wt.join("a.txt"), "my work").unwrap();
         assert!(is_dirty(&wt).unwrap());
-        assert!(matches!(remove_worktree(&repo, &wt, "w", false), Err(GitError::Dirty { .. })));
-        assert_eq!(std::fs::read_to_string(wt.join("a.txt")).unwrap(), "my work", "nothing lost");
+        assert!(matches!(
+            remove_worktree(&repo, &wt, "w", false),
+            Err(GitError::Dirty { .. })
+        ));
+        assert_eq!(
+            std::fs::read_to_string(wt.join("a.txt")).unwrap(),
+            "my work",
+            "nothing lost"
+        );
         remove_worktree(&repo, &wt, "w", true).unwrap();
         assert!(!wt.exists());
-        assert!(!repo.join(".git/worktrees/w").exists(), "git's record is pruned");
+        assert!(
+            !repo.join(".git/worktrees/w").exists(),
+            "git's record is pruned"
+        );
         remove_worktree(&repo, &wt, "w", false).unwrap();
     }
 
@@ -292,9 +356,17 @@ pub(crate) mod tests {
         let sha2 = git(&repo, "rev-parse main");
         let r = checkout(&repo, &wt, "w", &sha2, false);
         assert!(matches!(r, Err(GitError::Dirty { .. })), "{r:?}");
-        assert_eq!(std::fs::read_to_string(wt.join("a.txt")).unwrap(), "my edit", "the edit survives");
+        assert_eq!(
+            std::fs::read_to_string(wt.join("a.txt")).unwrap(),
+            "my edit",
+            "the edit survives"
+        );
         checkout(&repo, &wt, "w", &sha2, true).unwrap();
-        assert_eq!(std::fs::read_to_string(wt.join("a.txt")).unwrap(), "a2", "--force takes the branch's version");
+        assert_eq!(
+            std::fs::read_to_string(wt.join("a.txt")).unwrap(),
+            "a2",
+            "--force takes the branch's version"
+        );
     }
 
     #[test]

@@ -146,7 +146,11 @@ impl Store {
         Ok(rows
             .into_iter()
             .filter(|(_, pid, start, _, _)| !holder_alive(*pid, start))
-            .map(|(preview, _, _, op, journal)| Lease { preview, op, journal })
+            .map(|(preview, _, _, op, journal)| Lease {
+                preview,
+                op,
+                journal,
+            })
             .collect())
     }
 }

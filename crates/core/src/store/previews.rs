@@ -278,20 +278,30 @@ mod tests {
     }
 
     fn new<'a>(id: &'a str, branch: &'a str, slug: &'a str) -> NewPreview<'a> {
-        NewPreview { id, repo: "shop", branch, slug, project: "p", worktree: "/w" }
+        NewPreview {
+            id,
+            repo: "shop",
+            branch,
+            slug,
+            project: "p",
+            worktree: "/w",
+        }
     }
 
     #[test]
     fn transitions_follow_the_table_and_are_logged() {
         let (_d, s) = store();
-        s.insert_preview(&new("main.shop", "main", "main"), "up").unwrap();
-        s.transition("main.shop", State::Preparing, "up", "").unwrap();
+        s.insert_preview(&new("main.shop", "main", "main"), "up")
+            .unwrap();
+        s.transition("main.shop", State::Preparing, "up", "")
+            .unwrap();
         let refused = s.transition("main.shop", State::Ready, "up", "");
         assert!(
             matches!(refused, Err(StoreError::Refused { .. })),
             "preparing must not jump to ready"
         );
-        s.transition("main.shop", State::Failed, "up", "boom").unwrap();
+        s.transition("main.shop", State::Failed, "up", "boom")
+            .unwrap();
         let rec = s.preview("main.shop").unwrap().unwrap();
         assert_eq!(rec.state, State::Failed);
         assert_eq!(rec.error.as_deref(), Some("boom"));
@@ -303,7 +313,8 @@ mod tests {
     #[test]
     fn one_branch_has_one_preview_per_repo() {
         let (_d, s) = store();
-        s.insert_preview(&new("main.shop", "main", "main"), "up").unwrap();
+        s.insert_preview(&new("main.shop", "main", "main"), "up")
+            .unwrap();
         assert!(s.insert_preview(&new("x.shop", "main", "x"), "up").is_err());
     }
 }

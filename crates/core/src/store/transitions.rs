@@ -68,7 +68,13 @@ impl Store {
     }
 
     /// Appends a note to the log without changing state (saved logs, warnings).
-    pub fn log_note(&self, preview: &str, state: State, trigger: &str, detail: &str) -> StoreResult<()> {
+    pub fn log_note(
+        &self,
+        preview: &str,
+        state: State,
+        trigger: &str,
+        detail: &str,
+    ) -> StoreResult<()> {
         self.conn()
             .execute(
                 "INSERT INTO transitions (preview, from_state, to_state, trigger, detail, at) VALUES (?1, ?2, ?2, ?3, ?4, ?5)",
