@@ -5,7 +5,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::fixture::{commit_on, httpd_dockerfile, repo};
-use crate::support::{eventually, get, Env};
+use crate::support::{eventually, get, preview, Env};
 
 struct Serve(Child);
 

@@ -228,3 +228,9 @@ pub fn docker_names(kind: &str, label: &str) -> Vec<String> {
         .filter(|l| !l.is_empty())
         .collect()
 }
+
+/// The preview `id` as `branchyard --json ls` shows it, if it exists.
+pub fn preview(env: &Env, id: &str) -> Option<serde_json::Value> {
+    let ls = env.json(&["ls"]);
+    ls.as_array()?.iter().find(|p| p["id"] == id).cloned()
+}

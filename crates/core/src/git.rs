@@ -3,8 +3,11 @@
 //! `spawn_blocking`.
 
 mod branches;
+#[cfg(test)]
+pub(crate) mod fixture;
+mod populate;
 mod slug;
-pub(crate) mod worktree;
+mod worktree;
 
 use std::path::{Path, PathBuf};
 
@@ -34,10 +37,12 @@ pub enum GitError {
         branch: String,
     },
     /// The worktree holds uncommitted changes that the operation would lose.
-    #[error("the worktree {path} has uncommitted changes: commit or copy them first, or pass --force to discard them")]
+    #[error("the worktree {path} has uncommitted changes{}: commit or stash them (or copy them out) first, or pass --force to discard them", file_list(.files))]
     Dirty {
         /// Worktree path.
         path: String,
+        /// Some of the files concerned (may be empty).
+        files: Vec<String>,
     },
     /// libgit2 failed.
     #[error("git failed on {path}: {message}")]
@@ -56,6 +61,24 @@ pub enum GitError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// ` (a.txt, b.txt, …)` for an error message; empty when there are none.
+fn file_list(files: &[String]) -> String {
+    const SHOWN: usize = 5;
+    if files.is_empty() {
+        return String::new();
+    }
+    let mut s = files
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if files.len() > SHOWN {
+        s.push_str(", …");
+    }
+    format!(" ({s})")
 }
 
 impl GitError {
@@ -86,10 +109,15 @@ impl GitError {
 /// Opens the repository containing `path`.
 ///
 /// # Errors
-/// [`GitError::NotARepo`] when there is none.
+/// [`GitError::NotARepo`] when there is none; [`GitError::Git`] when it
+/// cannot be read.
 pub fn open_repo(path: &Path) -> Result<git2::Repository, GitError> {
-    git2::Repository::open(path).map_err(|_| GitError::NotARepo {
-        path: path.display().to_string(),
+    git2::Repository::open(path).map_err(|e| match e.code() {
+        git2::ErrorCode::NotFound => GitError::NotARepo {
+            path: path.display().to_string(),
+        },
+        // A repository that is there but unreadable: say why.
+        _ => GitError::git(path, e),
     })
 }
 

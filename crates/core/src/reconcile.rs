@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use bollard::models::{ContainerStateStatusEnum, HealthStatusEnum};
 use bollard::query_parameters::{
-    InspectContainerOptions, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
-    ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
+    InspectContainerOptions, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
+    RemoveContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::future::join_all;
@@ -36,16 +36,7 @@ pub async fn service_statuses(
     docker: &Docker,
     project: &str,
 ) -> Result<Vec<ServiceStatus>, DockerError> {
-    let filters = HashMap::from([("label", vec![format!("{PROJECT}={project}")])]);
-    let list = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::default()
-                .all(true)
-                .filters(&filters)
-                .build(),
-        ))
-        .await
-        .map_err(docker_err("listing containers"))?;
+    let list = crate::docker::list_project_containers(docker, project).await?;
     let inspections = join_all(
         list.iter()
             .filter_map(|c| c.id.clone())
@@ -111,6 +102,15 @@ pub async fn service_statuses(
     Ok(out)
 }
 
+/// A container's name without Docker's leading `/`.
+fn container_name(c: &bollard::models::ContainerSummary) -> String {
+    c.names
+        .as_ref()
+        .and_then(|n| n.first())
+        .map(|n| n.trim_start_matches('/').to_string())
+        .unwrap_or_default()
+}
+
 /// A Docker object labelled as ours that no preview owns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Orphaned {
@@ -136,26 +136,12 @@ pub async fn orphaned_objects(
     let keep = |labels: &HashMap<String, String>| {
         labels.contains_key(GATEWAY) || labels.get(PROJECT).is_none_or(|p| known.contains(p))
     };
-    for c in docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::default()
-                .all(true)
-                .filters(&filters)
-                .build(),
-        ))
-        .await
-        .map_err(docker_err("listing containers"))?
-    {
-        let labels = c.labels.unwrap_or_default();
+    for c in crate::docker::list_containers_labelled(docker, &[format!("{MANAGED}=true")]).await? {
+        let labels = c.labels.clone().unwrap_or_default();
         if !keep(&labels) {
             out.push(Orphaned {
                 kind: "container",
-                name: c
-                    .names
-                    .and_then(|n| n.first().cloned())
-                    .unwrap_or_default()
-                    .trim_start_matches('/')
-                    .to_string(),
+                name: container_name(&c),
                 project: labels.get(PROJECT).cloned().unwrap_or_default(),
             });
         }

@@ -141,7 +141,7 @@ impl Drop for RefWatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::git::worktree::tests::{git, repo_with_commit};
+    use crate::git::fixture::{git, repo_with_commit};
     use std::time::Instant;
 
     async fn next(

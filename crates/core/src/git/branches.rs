@@ -93,7 +93,7 @@ pub fn resolve_branch(repo_path: &Path, branch: &str) -> Result<String, GitError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::git::worktree::tests::{git, repo_with_commit};
+    use crate::git::fixture::{git, repo_with_commit};
 
     #[test]
     fn branches_are_listed_newest_first_with_remote_tracking_ones() {

@@ -2,14 +2,24 @@
 //!
 //! git2's `Repository::worktree` insists on a branch and refuses one that is
 //! checked out elsewhere, which would block the user's own checkout. So we lay
-//! out git's worktree files ourselves (exactly what `git worktree add --detach`
-//! writes) and let libgit2 check the tree out.
+//! out git's worktree files ourselves (what `git worktree add --detach` writes,
+//! including its `locked` "initializing" guard) and fill the directory with
+//! [`super::populate`] or libgit2's checkout.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
-use git2::{build::CheckoutBuilder, Oid, Repository, StatusOptions};
+use git2::{build::CheckoutBuilder, CheckoutNotificationType, Oid, Repository, StatusOptions};
 
-use super::{open_repo, GitError};
+use super::{open_repo, populate, GitError};
+
+/// Written to `.git/worktrees/<name>/locked` until a new worktree is complete,
+/// so a crash half-way is recognised (and `git worktree prune` keeps off).
+const INITIALIZING: &str = "initializing";
+
+/// Above this many changed paths, an update checks out the whole tree rather
+/// than a path list.
+const PATHS_LIMIT: usize = 2000;
 
 /// What [`checkout`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,11 +35,16 @@ pub struct CheckoutOutcome {
 }
 
 /// Creates the worktree at `path` detached at `sha`, or moves an existing one to
-/// `sha`, touching only files that differ. Refuses to overwrite uncommitted
-/// changes unless `force`.
+/// `sha`, touching only files that differ. `name` is git's record of it
+/// (`.git/worktrees/<name>`). An update refuses to overwrite or delete a file
+/// the user changed unless `force`, which resets the worktree to `sha` (files
+/// the user added are kept). A stale record (directory deleted) or a worktree
+/// left half-made by a crash is recreated.
 ///
 /// # Errors
-/// Unknown commit, dirty worktree, or libgit2/file system failures.
+/// Bad name, unknown commit, [`GitError::Dirty`], a non-worktree directory in
+/// the way, or libgit2/file system failures.
+#[tracing::instrument(skip_all, fields(path = %path.display(), sha))]
 pub fn checkout(
     repo_path: &Path,
     path: &Path,
@@ -37,33 +52,28 @@ pub fn checkout(
     sha: &str,
     force: bool,
 ) -> Result<CheckoutOutcome, GitError> {
+    check_name(name)?;
     let repo = open_repo(repo_path)?;
     let oid = Oid::from_str(sha).map_err(|e| GitError::git(repo_path, e))?;
     repo.find_commit(oid)
         .map_err(|e| GitError::git(repo_path, e))?;
     let admin = repo.commondir().join("worktrees").join(name);
-    let valid = path.join(".git").is_file() && admin.join("HEAD").is_file();
-    if !valid {
-        // A stale record (its directory deleted by hand) or a half-made one.
-        if admin.exists() {
-            std::fs::remove_dir_all(&admin).map_err(|e| GitError::io(&admin, e))?;
-        }
-        return create(&repo, path, &admin, oid);
+    let initializing =
+        std::fs::read_to_string(admin.join("locked")).is_ok_and(|s| s.trim() == INITIALIZING);
+    let complete = !initializing && path.join(".git").is_file() && admin.join("HEAD").is_file();
+    if complete {
+        return update(path, oid, force);
     }
-    update(path, oid, force)
-}
-
-fn create(
-    _repo: &Repository,
-    path: &Path,
-    admin: &Path,
-    oid: Oid,
-) -> Result<CheckoutOutcome, GitError> {
-    if path.exists()
-        && std::fs::read_dir(path)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(false)
-    {
+    if initializing && points_to(path, &admin) {
+        tracing::info!("removing a worktree left half-made");
+        std::fs::remove_dir_all(path).map_err(|e| GitError::io(path, e))?;
+    }
+    if admin.exists() {
+        // A stale record (its directory deleted by hand) or a half-made one.
+        std::fs::remove_dir_all(&admin).map_err(|e| GitError::io(&admin, e))?;
+    }
+    let occupied = std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_some());
+    if occupied {
         return Err(GitError::Io {
             path: path.display().to_string(),
             source: std::io::Error::new(
@@ -72,10 +82,49 @@ fn create(
             ),
         });
     }
+    create(&repo, path, &admin, oid).inspect_err(|_| {
+        // Leave nothing half-made behind: the next attempt starts clean. The
+        // directory was empty or absent, so nothing of the user's is in it.
+        let _ = std::fs::remove_dir_all(path);
+        let _ = std::fs::remove_dir_all(&admin);
+    })
+}
+
+/// Worktree names become `.git/worktrees/<name>`: one plain path component.
+fn check_name(name: &str) -> Result<(), GitError> {
+    let bad = name.is_empty()
+        || name.starts_with('.')
+        || name.ends_with(".lock")
+        || name.contains(['/', '\\', '\0', ' ']);
+    if bad {
+        return Err(GitError::Git {
+            path: name.to_string(),
+            message: "not a usable worktree name: use letters, digits and `-` only".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether `path/.git` is a worktree link to `admin`.
+fn points_to(path: &Path, admin: &Path) -> bool {
+    std::fs::read_to_string(path.join(".git"))
+        .ok()
+        .and_then(|s| s.strip_prefix("gitdir:").map(|g| PathBuf::from(g.trim())))
+        .is_some_and(|g| g == admin)
+}
+
+/// Makes a new worktree in the empty or absent directory `path`.
+fn create(
+    repo: &Repository,
+    path: &Path,
+    admin: &Path,
+    oid: Oid,
+) -> Result<CheckoutOutcome, GitError> {
     std::fs::create_dir_all(path).map_err(|e| GitError::io(path, e))?;
     std::fs::create_dir_all(admin).map_err(|e| GitError::io(admin, e))?;
     let abs = path.canonicalize().map_err(|e| GitError::io(path, e))?;
     let write = |p: PathBuf, s: String| std::fs::write(&p, s).map_err(|e| GitError::io(&p, e));
+    write(admin.join("locked"), format!("{INITIALIZING}\n"))?;
     write(
         admin.join("gitdir"),
         format!("{}\n", abs.join(".git").display()),
@@ -83,21 +132,36 @@ fn create(
     write(admin.join("commondir"), "../..\n".to_string())?;
     write(admin.join("HEAD"), format!("{oid}\n"))?;
     write(abs.join(".git"), format!("gitdir: {}\n", admin.display()))?;
-    let wt = Repository::open(&abs).map_err(|e| GitError::git(&abs, e))?;
-    let commit = wt.find_commit(oid).map_err(|e| GitError::git(&abs, e))?;
-    let mut opts = CheckoutBuilder::new();
-    // A fresh directory: nothing to compare against, nothing to protect.
-    opts.force().disable_filters(!has_attributes(&wt, &commit));
-    wt.checkout_tree(commit.as_object(), Some(&mut opts))
-        .map_err(|e| GitError::git(&abs, e))?;
-    let count = wt.index().map(|i| i.len()).unwrap_or(0);
-    wt.set_head_detached(oid)
-        .map_err(|e| GitError::git(&abs, e))?;
+
+    let tree = repo
+        .find_commit(oid)
+        .and_then(|c| c.tree())
+        .map_err(|e| GitError::git(repo.path(), e))?;
+    let files = match populate::plan(repo, &tree)? {
+        Some(plan) => {
+            tracing::debug!(files = plan.len(), "parallel checkout");
+            populate::write(&abs, plan)?
+        }
+        None => {
+            tracing::debug!("libgit2 checkout (filters, submodules or unusual names)");
+            let g = |e| GitError::git(&abs, e);
+            let wt = Repository::open(&abs).map_err(g)?;
+            let tree = wt.find_tree(tree.id()).map_err(g)?;
+            let mut opts = CheckoutBuilder::new();
+            // A fresh directory: nothing to compare against, nothing to protect.
+            opts.force();
+            wt.checkout_tree(tree.as_object(), Some(&mut opts))
+                .map_err(g)?;
+            wt.index().map(|i| i.len()).unwrap_or(0)
+        }
+    };
+    let lock = admin.join("locked");
+    std::fs::remove_file(&lock).map_err(|e| GitError::io(&lock, e))?;
     Ok(CheckoutOutcome {
         created: true,
         from: None,
         to: oid.to_string(),
-        files_changed: count,
+        files_changed: files,
     })
 }
 
@@ -105,43 +169,65 @@ fn update(path: &Path, oid: Oid, force: bool) -> Result<CheckoutOutcome, GitErro
     let wt = Repository::open(path).map_err(|e| GitError::git(path, e))?;
     let g = |e| GitError::git(path, e);
     let from = wt.head().ok().and_then(|h| h.target());
-    let target = wt.find_commit(oid).map_err(g)?;
-    let files_changed = match from.and_then(|f| wt.find_commit(f).ok()) {
-        Some(old) => {
-            let diff = wt
-                .diff_tree_to_tree(
-                    Some(&old.tree().map_err(g)?),
-                    Some(&target.tree().map_err(g)?),
-                    None,
-                )
-                .map_err(g)?;
-            diff.deltas().len()
-        }
-        None => 0,
-    };
-    if from != Some(oid) || force {
-        let mut opts = CheckoutBuilder::new();
-        // Checkout against HEAD's tree only writes what differs.
-        if force {
-            opts.force().remove_untracked(false);
-        } else {
-            opts.safe();
-        }
-        // Safe mode refuses to overwrite a file the user changed (a conflict):
-        // that is the "never lose work" check, without scanning every file first.
-        wt.checkout_tree(target.as_object(), Some(&mut opts))
-            .map_err(|e| {
-                if e.class() == git2::ErrorClass::Checkout || e.code() == git2::ErrorCode::Conflict
-                {
-                    GitError::Dirty {
-                        path: path.display().to_string(),
-                    }
-                } else {
-                    GitError::git(path, e)
-                }
-            })?;
-        wt.set_head_detached(oid).map_err(g)?;
+    if from == Some(oid) && !force {
+        return Ok(CheckoutOutcome {
+            created: false,
+            from: from.map(|f| f.to_string()),
+            to: oid.to_string(),
+            files_changed: 0,
+        });
     }
+    let target = wt.find_commit(oid).map_err(g)?;
+    let old_tree = from
+        .and_then(|f| wt.find_commit(f).ok())
+        .and_then(|c| c.tree().ok());
+    let diff = wt
+        .diff_tree_to_tree(old_tree.as_ref(), Some(&target.tree().map_err(g)?), None)
+        .map_err(g)?;
+    let files_changed = diff.deltas().len();
+
+    let conflicts = RefCell::new(Vec::new());
+    let mut opts = CheckoutBuilder::new();
+    if force {
+        // Back to the commit exactly, whatever the user changed.
+        opts.force().remove_untracked(false);
+    } else {
+        // Safe mode refuses to overwrite or delete a file the user changed (a
+        // conflict): the "never lose work" check, with no scan of every file.
+        opts.safe();
+        opts.notify_on(CheckoutNotificationType::CONFLICT);
+        opts.notify(|_, p, _, _, _| {
+            if let Some(p) = p {
+                conflicts.borrow_mut().push(p.display().to_string());
+            }
+            true
+        });
+        // Only the paths that differ: libgit2 then looks at nothing else.
+        if old_tree.is_some() && files_changed <= PATHS_LIMIT {
+            opts.disable_pathspec_match(true);
+            for d in diff.deltas() {
+                for p in [d.old_file().path_bytes(), d.new_file().path_bytes()]
+                    .into_iter()
+                    .flatten()
+                {
+                    opts.path(p.to_vec());
+                }
+            }
+        }
+    }
+    let result = wt.checkout_tree(target.as_object(), Some(&mut opts));
+    drop(opts);
+    result.map_err(|e| {
+        if e.code() == git2::ErrorCode::Conflict {
+            GitError::Dirty {
+                path: path.display().to_string(),
+                files: conflicts.take(),
+            }
+        } else {
+            GitError::git(path, e)
+        }
+    })?;
+    wt.set_head_detached(oid).map_err(g)?;
     Ok(CheckoutOutcome {
         created: false,
         from: from.map(|f| f.to_string()),
@@ -150,24 +236,21 @@ fn update(path: &Path, oid: Oid, force: bool) -> Result<CheckoutOutcome, GitErro
     })
 }
 
-/// Whether the tree has a `.gitattributes` (then filters such as eol must run).
-fn has_attributes(repo: &Repository, commit: &git2::Commit<'_>) -> bool {
-    let _ = repo;
-    commit
-        .tree()
-        .map(|t| t.get_name(".gitattributes").is_some())
-        .unwrap_or(true)
-}
-
-fn dirty(repo: &Repository, path: &Path) -> Result<bool, GitError> {
+/// Up to `limit` paths that are modified, staged or untracked (not ignored).
+fn changed_files(repo: &Repository, path: &Path, limit: usize) -> Result<Vec<String>, GitError> {
     let mut opts = StatusOptions::new();
     opts.include_untracked(true)
         .include_ignored(false)
-        .recurse_untracked_dirs(false);
+        .recurse_untracked_dirs(false)
+        .exclude_submodules(true);
     let st = repo
         .statuses(Some(&mut opts))
         .map_err(|e| GitError::git(path, e))?;
-    Ok(!st.is_empty())
+    Ok(st
+        .iter()
+        .take(limit)
+        .map(|e| String::from_utf8_lossy(e.path_bytes()).into_owned())
+        .collect())
 }
 
 /// Whether the worktree has modified, staged or untracked (not ignored) files.
@@ -176,28 +259,39 @@ fn dirty(repo: &Repository, path: &Path) -> Result<bool, GitError> {
 /// Not a worktree, or libgit2 failed.
 pub fn is_dirty(path: &Path) -> Result<bool, GitError> {
     let repo = open_repo(path)?;
-    dirty(&repo, path)
+    Ok(!changed_files(&repo, path, 1)?.is_empty())
 }
 
 /// Removes a preview's worktree and git's record of it. Refuses when it has
 /// uncommitted changes unless `force`. Already gone is fine.
 ///
 /// # Errors
-/// Dirty without `force`, or file system failures.
+/// [`GitError::Dirty`] without `force`, a worktree whose git record is gone
+/// (so its changes cannot be checked) without `force`, or file system failures.
+#[tracing::instrument(skip_all, fields(path = %path.display()))]
 pub fn remove_worktree(
     repo_path: &Path,
     path: &Path,
     name: &str,
     force: bool,
 ) -> Result<(), GitError> {
-    if path.join(".git").exists() && !force && is_dirty(path)? {
-        return Err(GitError::Dirty {
+    if path.join(".git").exists() && !force {
+        let repo = Repository::open(path).map_err(|_| GitError::Git {
             path: path.display().to_string(),
-        });
+            message: "its git record is gone, so its changes cannot be checked: look inside, then pass --force to remove it".into(),
+        })?;
+        let files = changed_files(&repo, path, 10)?;
+        if !files.is_empty() {
+            return Err(GitError::Dirty {
+                path: path.display().to_string(),
+                files,
+            });
+        }
     }
     if path.exists() {
         std::fs::remove_dir_all(path).map_err(|e| GitError::io(path, e))?;
     }
+    // The repo itself may be gone: then so is any record to prune.
     if let Ok(repo) = open_repo(repo_path) {
         if let Ok(wt) = repo.find_worktree(name) {
             let mut opts = git2::WorktreePruneOptions::new();
@@ -237,147 +331,4 @@ pub fn uses_lfs(worktree: &Path) -> bool {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use std::os::unix::fs::MetadataExt;
-    use std::process::Command;
-
-    pub(crate) fn git(dir: &Path, args: &str) -> String {
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(format!("git {args}"))
-            .current_dir(dir)
-            .env("GIT_AUTHOR_NAME", "T")
-            .env("GIT_AUTHOR_EMAIL", "t@t")
-            .env("GIT_COMMITTER_NAME", "T")
-            .env("GIT_COMMITTER_EMAIL", "t@t")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    pub(crate) fn repo_with_commit() -> (tempfile::TempDir, PathBuf) {
-        let d = tempfile::tempdir().unwrap();
-        let repo = d.path().join("repo");
-        std::fs::create_dir(&repo).unwrap();
-        git(&repo, "init -q -b main");
-        std::fs::write(repo.join("a.txt"), "a1").unwrap();
-        std::fs::write(repo.join("keep.txt"), "same").unwrap();
-        git(&repo, "add -A");
-        git(&repo, "commit -q -m first --date=2026-01-01T00:00:00Z");
-        (d, repo)
-    }
-
-    #[test]
-    fn a_detached_worktree_is_made_outside_the_repo_while_the_branch_is_checked_out() {
-        let (d, repo) = repo_with_commit();
-        let sha = git(&repo, "rev-parse main");
-        let wt = d.path().join("home/worktrees/repo/main");
-        let out = checkout(&repo, &wt, "branchyard-repo-main", &sha, false).unwrap();
-        assert!(out.created);
-        assert_eq!(std::fs::read_to_string(wt.join("a.txt")).unwrap(), "a1");
-        assert_eq!(git(&wt, "rev-parse HEAD"), sha);
-        assert_eq!(
-            git(&wt, "status --porcelain"),
-            "",
-            "a fresh worktree is clean"
-        );
-        assert!(
-            git(&repo, "worktree list").contains("detached"),
-            "git sees a detached worktree"
-        );
-        assert_eq!(
-            git(&repo, "branch --show-current"),
-            "main",
-            "the user's checkout is untouched"
-        );
-    }
-
-    #[test]
-    fn an_update_rewrites_only_changed_files() {
-        let (d, repo) = repo_with_commit();
-        let wt = d.path().join("wt");
-        checkout(&repo, &wt, "w", &git(&repo, "rev-parse main"), false).unwrap();
-        let ino = std::fs::metadata(wt.join("keep.txt")).unwrap().ino();
-        std::fs::write(repo.join("a.txt"), "a2").unwrap();
-        git(&repo, "commit -q -am second");
-        let sha2 = git(&repo, "rev-parse main");
-        let out = checkout(&repo, &wt, "w", &sha2, false).unwrap();
-        assert!(!out.created);
-        assert_eq!(out.files_changed, 1);
-        assert_eq!(std::fs::read_to_string(wt.join("a.txt")).unwrap(), "a2");
-        assert_eq!(
-            std::fs::metadata(wt.join("keep.txt")).unwrap().ino(),
-            ino,
-            "untouched file kept"
-        );
-        assert_eq!(git(&wt, "rev-parse HEAD"), sha2);
-    }
-
-    #[test]
-    fn a_dirty_worktree_is_kept_unless_forced_and_removal_prunes_gits_record() {
-        let (d, repo) = repo_with_commit();
-        let wt = d.path().join("wt");
-        let sha = git(&repo, "rev-parse main");
-        checkout(&repo, &wt, "w", &sha, false).unwrap();
-        std::fs::write(wt.join("a.txt"), "my work").unwrap();
-        assert!(is_dirty(&wt).unwrap());
-        assert!(matches!(
-            remove_worktree(&repo, &wt, "w", false),
-            Err(GitError::Dirty { .. })
-        ));
-        assert_eq!(
-            std::fs::read_to_string(wt.join("a.txt")).unwrap(),
-            "my work",
-            "nothing lost"
-        );
-        remove_worktree(&repo, &wt, "w", true).unwrap();
-        assert!(!wt.exists());
-        assert!(
-            !repo.join(".git/worktrees/w").exists(),
-            "git's record is pruned"
-        );
-        remove_worktree(&repo, &wt, "w", false).unwrap();
-    }
-
-    #[test]
-    fn an_update_never_overwrites_the_users_changes() {
-        let (d, repo) = repo_with_commit();
-        let wt = d.path().join("wt");
-        checkout(&repo, &wt, "w", &git(&repo, "rev-parse main"), false).unwrap();
-        std::fs::write(wt.join("a.txt"), "my edit").unwrap();
-        std::fs::write(repo.join("a.txt"), "a2").unwrap();
-        git(&repo, "commit -q -am second");
-        let sha2 = git(&repo, "rev-parse main");
-        let r = checkout(&repo, &wt, "w", &sha2, false);
-        assert!(matches!(r, Err(GitError::Dirty { .. })), "{r:?}");
-        assert_eq!(
-            std::fs::read_to_string(wt.join("a.txt")).unwrap(),
-            "my edit",
-            "the edit survives"
-        );
-        checkout(&repo, &wt, "w", &sha2, true).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(wt.join("a.txt")).unwrap(),
-            "a2",
-            "--force takes the branch's version"
-        );
-    }
-
-    #[test]
-    fn a_stale_record_is_replaced() {
-        let (d, repo) = repo_with_commit();
-        let wt = d.path().join("wt");
-        let sha = git(&repo, "rev-parse main");
-        checkout(&repo, &wt, "w", &sha, false).unwrap();
-        std::fs::remove_dir_all(&wt).unwrap();
-        let out = checkout(&repo, &wt, "w", &sha, false).unwrap();
-        assert!(out.created);
-        assert_eq!(list_worktrees(&repo).unwrap().len(), 1);
-    }
-}
+mod tests;
