@@ -183,6 +183,21 @@ impl Engine {
         }
         let settings = self.gateway_settings()?;
         let docker = self.docker().await?;
+        // One process at a time may (re)create the gateway: two at once would
+        // remove each other's container after an upgrade changed its image.
+        let lock_path = self.home().root().join("gateway.lock");
+        let _lock = tokio::task::spawn_blocking(move || {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)?;
+            f.lock()?;
+            Ok::<_, std::io::Error>(f)
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(|e| Error::Internal(format!("gateway lock: {e}")))?;
         let g = crate::gateway::ensure(docker, self.home().root(), &settings).await?;
         if let Some(port) = g.fell_back() {
             self.emit(Event::Warning {

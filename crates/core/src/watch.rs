@@ -1,19 +1,24 @@
-//! Watching repositories' refs (loose refs, packed-refs, remote-tracking
-//! branches moved by fetch) and reporting which repo moved, debounced.
+//! Watching repositories' refs (branches moved by commits, `update-ref`,
+//! deletions, `pack-refs`, remote-tracking branches moved by fetch) and
+//! reporting which repo moved, debounced. The engine then asks git what moved.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use notify::event::{EventKind, ModifyKind};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
-use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::git::GitError;
 
 /// A fetch or a commit touches many files at once: wait this long for quiet.
 const DEBOUNCE: Duration = Duration::from_millis(150);
+/// However long a burst goes on, report this soon after its first change.
+const MAX_DELAY: Duration = Duration::from_millis(500);
 
 /// Refs of a repository changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,63 +27,42 @@ pub struct RefChange {
     pub repo: PathBuf,
 }
 
+/// git dir → the repo path it was registered under.
+type Registry = Arc<Mutex<HashMap<PathBuf, PathBuf>>>;
+
 /// Watches repos' refs; stops (task and watcher) when dropped.
 pub struct RefWatcher {
     watcher: Mutex<RecommendedWatcher>,
-    /// git dir → repo path.
-    repos: Arc<Mutex<HashMap<PathBuf, PathBuf>>>,
+    repos: Registry,
     cancel: CancellationToken,
 }
 
 impl RefWatcher {
-    /// A watcher that sends a [`RefChange`] per repo whose refs moved. Must be
-    /// called inside a tokio runtime.
+    /// A watcher that sends a [`RefChange`] per repo whose refs moved, within
+    /// [`MAX_DELAY`] of the first change of a burst. Must be called inside a
+    /// tokio runtime.
     ///
     /// # Errors
     /// When the platform's file watcher cannot start.
     pub fn new(tx: UnboundedSender<RefChange>) -> Result<Self, GitError> {
-        let repos: Arc<Mutex<HashMap<PathBuf, PathBuf>>> = Arc::default();
-        let (raw_tx, mut raw_rx) = unbounded_channel::<PathBuf>();
-        let map = repos.clone();
+        let repos: Registry = Arc::default();
+        let (raw_tx, raw_rx) = unbounded_channel::<PathBuf>();
+        let registry = repos.clone();
         let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
             let Ok(ev) = res else { return };
-            let map = map.lock().unwrap_or_else(|p| p.into_inner());
+            if !is_write(&ev.kind) {
+                return;
+            }
+            let map = registry.lock().unwrap_or_else(|p| p.into_inner());
             for p in &ev.paths {
-                if let Some((_, repo)) = map.iter().find(|(gd, _)| p.starts_with(gd)) {
+                if let Some(repo) = repo_of_ref(&map, p) {
                     let _ = raw_tx.send(repo.clone());
                 }
             }
         })
-        .map_err(|e| GitError::Git {
-            path: "(file watcher)".into(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| watch_error(Path::new("(file watcher)"), &e))?;
         let cancel = CancellationToken::new();
-        let stop = cancel.clone();
-        tokio::spawn(async move {
-            let mut pending: Vec<PathBuf> = Vec::new();
-            loop {
-                let wait = if pending.is_empty() {
-                    Duration::from_secs(3600)
-                } else {
-                    DEBOUNCE
-                };
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    got = raw_rx.recv() => match got {
-                        Some(repo) => if !pending.contains(&repo) { pending.push(repo) },
-                        None => return,
-                    },
-                    _ = tokio::time::sleep(wait) => {
-                        for repo in pending.drain(..) {
-                            if tx.send(RefChange { repo }).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-            }
-        });
+        tokio::spawn(debounce(raw_rx, tx, cancel.clone()));
         Ok(RefWatcher {
             watcher: Mutex::new(watcher),
             repos,
@@ -86,7 +70,9 @@ impl RefWatcher {
         })
     }
 
-    /// Starts watching `repo`'s refs (idempotent).
+    /// Starts watching `repo`'s refs: `refs/` (recursively, so new
+    /// remotes and branch folders are followed), `packed-refs` and `HEAD`.
+    /// Idempotent.
     ///
     /// # Errors
     /// Not a repository, or the watch could not be added.
@@ -100,35 +86,53 @@ impl RefWatcher {
             }
             map.insert(gitdir.clone(), repo.to_path_buf());
         }
+        let added = self.add_watches(&gitdir);
+        if added.is_err() {
+            self.forget(&gitdir);
+        }
+        added
+    }
+
+    fn add_watches(&self, gitdir: &Path) -> Result<(), GitError> {
         let mut w = self.watcher.lock().unwrap_or_else(|p| p.into_inner());
-        let err = |e: notify::Error| GitError::Git {
-            path: gitdir.display().to_string(),
-            message: format!("cannot watch: {e}"),
-        };
-        // packed-refs and HEAD live at the top: watch it shallowly, refs/ deeply
-        // (objects/ would flood us on every commit).
-        w.watch(&gitdir, RecursiveMode::NonRecursive).map_err(err)?;
+        // packed-refs and HEAD are replaced by rename, which only the directory
+        // sees: watch the git dir itself shallowly (its events are filtered by
+        // name) and refs/ deeply, never objects/, which every commit floods.
+        w.watch(gitdir, RecursiveMode::NonRecursive)
+            .map_err(|e| watch_error(gitdir, &e))?;
         let refs = gitdir.join("refs");
-        if refs.exists() {
-            w.watch(&refs, RecursiveMode::Recursive).map_err(err)?;
+        if refs.is_dir() {
+            w.watch(&refs, RecursiveMode::Recursive)
+                .map_err(|e| watch_error(&refs, &e))?;
         }
         Ok(())
     }
 
-    /// Stops watching `repo`.
-    pub fn unwatch_repo(&self, repo: &Path) {
-        let mut map = self.repos.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(gitdir) = map
-            .iter()
-            .find(|(_, r)| r.as_path() == repo)
-            .map(|(g, _)| g.clone())
-        else {
-            return;
-        };
-        map.remove(&gitdir);
+    fn forget(&self, gitdir: &Path) {
+        self.repos
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(gitdir);
         let mut w = self.watcher.lock().unwrap_or_else(|p| p.into_inner());
         let _ = w.unwatch(&gitdir.join("refs"));
-        let _ = w.unwatch(&gitdir);
+        let _ = w.unwatch(gitdir);
+    }
+
+    /// Stops watching `repo` (the path given to [`RefWatcher::watch_repo`]).
+    pub fn unwatch_repo(&self, repo: &Path) {
+        let canonical = repo.canonicalize().ok();
+        let gitdir = {
+            let map = self.repos.lock().unwrap_or_else(|p| p.into_inner());
+            map.iter()
+                .find(|(_, r)| {
+                    r.as_path() == repo
+                        || r.canonicalize().ok().is_some_and(|c| Some(c) == canonical)
+                })
+                .map(|(g, _)| g.clone())
+        };
+        if let Some(gitdir) = gitdir {
+            self.forget(&gitdir);
+        }
     }
 }
 
@@ -138,44 +142,95 @@ impl Drop for RefWatcher {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::git::fixture::{git, repo_with_commit};
-    use std::time::Instant;
-
-    async fn next(
-        rx: &mut tokio::sync::mpsc::UnboundedReceiver<RefChange>,
-        what: &str,
-    ) -> Duration {
-        let t = Instant::now();
-        tokio::time::timeout(Duration::from_secs(1), rx.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no ref change within 1 s after {what}"))
-            .unwrap();
-        // Drain the rest of the burst.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        while rx.try_recv().is_ok() {}
-        t.elapsed()
-    }
-
-    #[tokio::test]
-    async fn commits_update_ref_deletion_and_pack_refs_are_each_reported() {
-        let (_d, repo) = repo_with_commit();
-        git(&repo, "branch feature/x");
-        let (tx, mut rx) = unbounded_channel();
-        let w = RefWatcher::new(tx).unwrap();
-        w.watch_repo(&repo).unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-
-        std::fs::write(repo.join("a.txt"), "changed").unwrap();
-        git(&repo, "commit -q -am change");
-        next(&mut rx, "a commit").await;
-        git(&repo, "update-ref refs/heads/feature/x HEAD");
-        next(&mut rx, "update-ref").await;
-        git(&repo, "pack-refs --all");
-        next(&mut rx, "pack-refs").await;
-        git(&repo, "branch -D feature/x");
-        next(&mut rx, "a branch deletion").await;
+/// Writes, creations, deletions and renames; not opens or reads (the engine
+/// reads refs after every change, which would otherwise report itself).
+fn is_write(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Create(_) | EventKind::Remove(_) => true,
+        EventKind::Modify(m) => !matches!(m, ModifyKind::Metadata(_)),
+        EventKind::Access(notify::event::AccessKind::Close(notify::event::AccessMode::Write)) => {
+            true
+        }
+        _ => false,
     }
 }
+
+/// The repo whose ref `path` is: `HEAD`, `packed-refs` or anything under
+/// `refs/` of a registered git dir, except git's `.lock` files.
+fn repo_of_ref<'a>(map: &'a HashMap<PathBuf, PathBuf>, path: &Path) -> Option<&'a PathBuf> {
+    if path.extension().is_some_and(|e| e == "lock") {
+        return None;
+    }
+    map.iter().find_map(|(gitdir, repo)| {
+        let rel = path.strip_prefix(gitdir).ok()?;
+        let is_ref =
+            rel == Path::new("HEAD") || rel == Path::new("packed-refs") || rel.starts_with("refs");
+        is_ref.then_some(repo)
+    })
+}
+
+fn watch_error(path: &Path, e: &notify::Error) -> GitError {
+    let hint = match e.kind {
+        notify::ErrorKind::MaxFilesWatch => {
+            ": the system's limit of watches is reached (raise fs.inotify.max_user_watches)"
+        }
+        _ => "",
+    };
+    GitError::Git {
+        path: path.display().to_string(),
+        message: format!("cannot watch for ref changes: {e}{hint}"),
+    }
+}
+
+/// A burst seen for one repo.
+struct Burst {
+    first: Instant,
+    last: Instant,
+}
+
+impl Burst {
+    /// Quiet for [`DEBOUNCE`], or [`MAX_DELAY`] after it began.
+    fn due(&self) -> Instant {
+        (self.last + DEBOUNCE).min(self.first + MAX_DELAY)
+    }
+}
+
+/// Folds raw per-file events into one [`RefChange`] per repo and burst.
+async fn debounce(
+    mut raw: UnboundedReceiver<PathBuf>,
+    tx: UnboundedSender<RefChange>,
+    stop: CancellationToken,
+) {
+    let mut bursts: HashMap<PathBuf, Burst> = HashMap::new();
+    loop {
+        let next = bursts.values().map(Burst::due).min();
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            got = raw.recv() => {
+                let Some(repo) = got else { return };
+                let now = Instant::now();
+                bursts
+                    .entry(repo)
+                    .and_modify(|b| b.last = now)
+                    .or_insert(Burst { first: now, last: now });
+            }
+            _ = tokio::time::sleep_until(next.unwrap_or_else(Instant::now)), if next.is_some() => {
+                let now = Instant::now();
+                let ready: Vec<PathBuf> = bursts
+                    .iter()
+                    .filter(|(_, b)| b.due() <= now)
+                    .map(|(r, _)| r.clone())
+                    .collect();
+                for repo in ready {
+                    bursts.remove(&repo);
+                    if tx.send(RefChange { repo }).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
