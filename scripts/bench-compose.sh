@@ -53,8 +53,22 @@ for r in $(seq 1 "$ROUNDS"); do
   DC_UP+=("$(echo "$t1 - $t0" | bc)"); DC_DOWN+=("$(echo "$t2 - $t1r" | bc)")
 done
 
+# The floor: six `docker run -d` in parallel on one network, no orchestration at all.
+declare -a RAW_UP
+for r in $(seq 1 "$ROUNDS"); do
+  docker network create --label dev.branchyard.test=1 bybench-raw >/dev/null
+  t0=$(now)
+  for i in 1 2 3 4 5 6; do
+    docker run -d --init --network bybench-raw --label dev.branchyard.test=1 --name "bybench-raw-$i" branchyard-bench-busybox:1 sleep 3600 >/dev/null &
+  done
+  wait; t1=$(now)
+  RAW_UP+=("$(echo "$t1 - $t0" | bc)")
+  docker rm -f bybench-raw-1 bybench-raw-2 bybench-raw-3 bybench-raw-4 bybench-raw-5 bybench-raw-6 >/dev/null
+  docker network rm bybench-raw >/dev/null
+done
+
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2)? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-br=$(median "${BY_RET[@]}"); bu=$(median "${BY_UP[@]}"); bd=$(median "${BY_DOWN[@]}"); du=$(median "${DC_UP[@]}"); dd=$(median "${DC_DOWN[@]}")
+raw=$(median "${RAW_UP[@]}"); br=$(median "${BY_RET[@]}"); bu=$(median "${BY_UP[@]}"); bd=$(median "${BY_DOWN[@]}"); du=$(median "${DC_UP[@]}"); dd=$(median "${DC_DOWN[@]}")
 ru=$(echo "scale=3; $bu / $du" | bc); rd=$(echo "scale=3; $bd / $dd" | bc)
 cat > "$OUT/compose.json" <<JSON
 {
@@ -62,9 +76,11 @@ cat > "$OUT/compose.json" <<JSON
   "services": 6,
   "branchyard": { "up_median_s": $bu, "up_command_returned_median_s": $br, "down_median_s": $bd, "up_s": [$(IFS=,; echo "${BY_UP[*]}")], "down_s": [$(IFS=,; echo "${BY_DOWN[*]}")] },
   "docker_compose_1_29": { "up_median_s": $du, "down_median_s": $dd, "up_s": [$(IFS=,; echo "${DC_UP[*]}")], "down_s": [$(IFS=,; echo "${DC_DOWN[*]}")] },
+  "raw_docker_run_x6_parallel_median_s": $raw,
+  "ratio_up_vs_raw_docker": $(echo "scale=3; $bu / $raw" | bc),
   "load_average_at_end": "$(cut -d' ' -f1-3 /proc/loadavg)",
   "ratio_up": $ru, "target_up": 0.6,
   "ratio_down": $rd, "target_down": 0.5
 }
 JSON
-echo "compose bench: up (all running) ${bu}s vs ${du}s; branchyard's command returned after ${br}s (ratio $ru, target ≤ 0.6); down ${bd}s vs ${dd}s (ratio $rd, target ≤ 0.5) → $OUT/compose.json"
+echo "compose bench: raw parallel docker run ${raw}s; up (all running) ${bu}s vs ${du}s; branchyard's command returned after ${br}s (ratio $ru, target ≤ 0.6); down ${bd}s vs ${dd}s (ratio $rd, target ≤ 0.5) → $OUT/compose.json"
