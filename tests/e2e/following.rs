@@ -51,12 +51,7 @@ fn a_moved_branch_is_flagged_outdated_and_auto_update_serves_the_new_commit() {
         .to_string();
     let t = Instant::now();
     eventually(Duration::from_secs(5), "preview marked outdated", || {
-        let ls = env.json(&["ls"]);
-        let p = ls
-            .as_array()?
-            .iter()
-            .find(|p| p["id"] == "main.follow")?
-            .clone();
+        let p = preview(env, "main.follow")?;
         (p["outdated_sha"] == head.as_str()).then_some(())
     });
     assert!(
@@ -81,12 +76,7 @@ fn a_moved_branch_is_flagged_outdated_and_auto_update_serves_the_new_commit() {
     });
     // The update finishes (routes checked, commit recorded) right after the new page appears.
     eventually(Duration::from_secs(30), "the update to be recorded", || {
-        let ls = env.json(&["ls"]);
-        let p = ls
-            .as_array()?
-            .iter()
-            .find(|p| p["id"] == "main.follow")?
-            .clone();
+        let p = preview(env, "main.follow")?;
         (p["state"] == "ready" && p["commit_sha"] == head3.as_str() && p["outdated_sha"].is_null())
             .then_some(())
     });
@@ -99,12 +89,7 @@ fn a_moved_branch_is_flagged_outdated_and_auto_update_serves_the_new_commit() {
         Duration::from_secs(5),
         "preview flagged branch gone",
         || {
-            let ls = env.json(&["ls"]);
-            let p = ls
-                .as_array()?
-                .iter()
-                .find(|p| p["id"] == "gone.follow")?
-                .clone();
+            let p = preview(env, "gone.follow")?;
             (p["branch_gone"] == true).then_some(())
         },
     );

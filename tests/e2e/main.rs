@@ -11,3 +11,4 @@ mod following;
 mod previews;
 mod safety;
 mod support;
+mod tour;

@@ -35,7 +35,8 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }
@@ -110,8 +111,16 @@ fn main() {
             git(&git_wt, &["checkout", "-q", "--detach", &next]);
         }));
     }
-    let (o, g) = (median(ours), median(theirs));
-    let (u, gu) = (median(ours_update) * 1000.0, median(git_update) * 1000.0);
+    let rounds = |v: &[f64], scale: f64| -> Vec<f64> {
+        v.iter().map(|x| (x * scale * 1e4).round() / 1e4).collect()
+    };
+    let per_round = serde_json::json!({
+        "fresh_branchyard_s": rounds(&ours, 1.0),
+        "fresh_git_worktree_add_s": rounds(&theirs, 1.0),
+        "update_10_files_ms": rounds(&ours_update, 1000.0),
+    });
+    let (o, g) = (median(&ours), median(&theirs));
+    let (u, gu) = (median(&ours_update) * 1000.0, median(&git_update) * 1000.0);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let json = serde_json::json!({
         "files": files,
@@ -124,6 +133,7 @@ fn main() {
         "update_10_files_git_checkout_ms": (gu * 10.0).round() / 10.0,
         "target_update_ms": 100,
         "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "per_round": per_round,
         "loadavg": load.split_whitespace().next().unwrap_or(""),
     });
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench");

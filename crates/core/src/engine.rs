@@ -98,6 +98,14 @@ impl Engine {
         &self.inner.home
     }
 
+    /// A short stable id of the home, put on every Docker object as
+    /// `dev.branchyard.home` so `gc` never touches another home's objects.
+    pub fn home_id(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(self.home().root().to_string_lossy().as_bytes());
+        hex::encode(digest)[..12].to_string()
+    }
+
     /// Every change from now on: states, steps, build output, service status.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.inner.events.subscribe()
@@ -132,6 +140,8 @@ impl Engine {
         if let Some(p) = self.setting_u16("gateway.admin_port")? {
             s.admin_port = p;
         }
+        s.labels
+            .insert(crate::reconcile::HOME.to_string(), self.home_id());
         // A second gateway beside the user's own (tests and benchmarks use it).
         if let Some(name) = std::env::var("BRANCHYARD_GATEWAY_NAME")
             .ok()

@@ -21,6 +21,8 @@ pub const PROJECT: &str = "com.docker.compose.project";
 pub const SERVICE: &str = "com.docker.compose.service";
 /// Everything Branchyard creates carries this label.
 pub const MANAGED: &str = "dev.branchyard.managed";
+/// The Branchyard home (its id) an object belongs to: `gc` only ever touches its own.
+pub const HOME: &str = "dev.branchyard.home";
 /// The gateway's own objects carry this label (never orphans).
 pub const GATEWAY: &str = "dev.branchyard.gateway";
 
@@ -130,13 +132,16 @@ pub struct Orphaned {
 pub async fn orphaned_objects(
     docker: &Docker,
     known: &HashSet<String>,
+    home_id: &str,
 ) -> Result<Vec<Orphaned>, DockerError> {
-    let filters = HashMap::from([("label", vec![format!("{MANAGED}=true")])]);
+    // Only this home's objects: another home (another user, a test run) owns the rest.
+    let scope = vec![format!("{MANAGED}=true"), format!("{HOME}={home_id}")];
+    let filters = HashMap::from([("label", scope.clone())]);
     let mut out = Vec::new();
     let keep = |labels: &HashMap<String, String>| {
         labels.contains_key(GATEWAY) || labels.get(PROJECT).is_none_or(|p| known.contains(p))
     };
-    for c in crate::docker::list_containers_labelled(docker, &[format!("{MANAGED}=true")]).await? {
+    for c in crate::docker::list_containers_labelled(docker, &scope).await? {
         let labels = c.labels.clone().unwrap_or_default();
         if !keep(&labels) {
             out.push(Orphaned {
@@ -203,7 +208,23 @@ pub async fn remove_orphan(docker: &Docker, o: &Orphaned) -> Result<(), DockerEr
                 )
                 .await
         }
-        "network" => docker.remove_network(&o.name).await,
+        "network" => {
+            // The gateway (or anything else) still attached would block removal.
+            if let Ok(n) = docker.inspect_network(&o.name, None).await {
+                for id in n.containers.unwrap_or_default().into_keys() {
+                    let _ = docker
+                        .disconnect_network(
+                            &o.name,
+                            bollard::models::NetworkDisconnectRequest {
+                                container: id,
+                                force: Some(true),
+                            },
+                        )
+                        .await;
+                }
+            }
+            docker.remove_network(&o.name).await
+        }
         _ => {
             docker
                 .remove_volume(

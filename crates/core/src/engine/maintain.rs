@@ -57,7 +57,7 @@ impl Engine {
         let mut out = Vec::new();
 
         let docker = self.docker().await?;
-        for o in reconcile::orphaned_objects(docker, &projects).await? {
+        for o in reconcile::orphaned_objects(docker, &projects, &self.home_id()).await? {
             out.push(Orphan {
                 kind: o.kind.to_string(),
                 name: o.name.clone(),
@@ -122,7 +122,16 @@ impl Engine {
         if let Some(g) =
             crate::gateway::attach(docker, self.home().root(), &self.gateway_settings()?).await?
         {
-            for r in g.routes().await? {
+            // A gateway that is restarting right now is not an error for gc: its
+            // routes are looked at on the next run.
+            let routes = match g.routes().await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, "gc: the gateway did not answer; routes not checked");
+                    Vec::new()
+                }
+            };
+            for r in routes {
                 if !ids.contains(&r.preview) {
                     out.push(Orphan {
                         kind: "route".into(),

@@ -97,7 +97,9 @@ impl Engine {
                 repo: rec.repo.clone(),
                 branch: rec.branch.clone(),
                 commit: sha.clone(),
-                extra: Default::default(),
+                extra: [(crate::reconcile::HOME.to_string(), self.home_id())]
+                    .into_iter()
+                    .collect(),
             };
             apply::start(
                 docker,

@@ -94,7 +94,10 @@ impl Engine {
             Error::NotFound(if known.is_empty() {
                 format!("no repo {name:?}: add one with `branchyard repo add <path>`")
             } else {
-                format!("no repo {name:?}; registered: {}", known.join(", "))
+                format!(
+                    "no repo {name:?} (registered: {}); add it with `branchyard repo add <path> --name {name}`",
+                    known.join(", ")
+                )
             })
         })
     }

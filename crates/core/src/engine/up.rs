@@ -256,7 +256,11 @@ impl Engine {
             repo: s.repo.name.clone(),
             branch: rec.branch.clone(),
             commit: s.sha.clone(),
-            extra: opts.extra_labels.clone(),
+            extra: {
+                let mut extra = opts.extra_labels.clone();
+                extra.insert(reconcile::HOME.to_string(), self.home_id());
+                extra
+            },
         };
         let apply_opts = ApplyOptions {
             state_dir: self.home().preview_state_dir(id),

@@ -156,22 +156,31 @@ async fn ensure_once(
             // A stopped one can only start if nobody took its ports meanwhile.
             let startable = cur.running || (ports::free(http) && ports::free(admin));
             if http_ok && admin_ok && startable {
-                if !cur.running {
-                    tracing::info!("starting the stopped gateway");
-                    docker
-                        .start_container(name, None)
-                        .await
-                        .map_err(docker_err("starting the gateway"))?;
+                // A stopped gateway may no longer start: a preview network it had
+                // joined can be gone (removed while it was down). Then replace it:
+                // its routes live in its volume and it rejoins the networks below.
+                let started = cur.running
+                    || {
+                        tracing::info!("starting the stopped gateway");
+                        match docker.start_container(name, None).await {
+                            Ok(()) => true,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "the stopped gateway does not start; replacing it");
+                                false
+                            }
+                        }
+                    };
+                if started {
+                    let gw = Gateway::new(
+                        name,
+                        http,
+                        admin,
+                        settings.http_port,
+                        AdminClient::new(admin, token.clone()),
+                    );
+                    gw.wait_healthy().await?;
+                    return Ok(gw);
                 }
-                let gw = Gateway::new(
-                    name,
-                    http,
-                    admin,
-                    settings.http_port,
-                    AdminClient::new(admin, token),
-                );
-                gw.wait_healthy().await?;
-                return Ok(gw);
             }
         }
         tracing::info!(
@@ -208,7 +217,7 @@ async fn ensure_once(
     );
     gw.wait_healthy().await?;
     // A new container must rejoin every preview network (its routes are in its volume).
-    for n in network::route_networks(docker).await? {
+    for n in network::route_networks(docker, settings).await? {
         gw.connect_network(docker, &n).await?;
     }
     Ok(gw)

@@ -15,6 +15,8 @@ use super::{GatewayError, GatewaySettings};
 /// Label the engine puts on every preview network the gateway must join.
 pub(super) const ROUTE_NETWORK_LABEL: &str = "dev.branchyard.route-network=true";
 
+use crate::reconcile::HOME as HOME_LABEL;
+
 /// Networks named exactly `name`, smallest id first.
 async fn named(docker: &Docker, name: &str) -> Result<Vec<String>, GatewayError> {
     let filters = HashMap::from([("name", vec![name.to_string()])]);
@@ -78,8 +80,16 @@ pub(super) async fn ensure_own(
 ///
 /// # Errors
 /// Docker failures.
-pub(super) async fn route_networks(docker: &Docker) -> Result<Vec<String>, GatewayError> {
-    let filters = HashMap::from([("label", vec![ROUTE_NETWORK_LABEL.to_string()])]);
+pub(super) async fn route_networks(
+    docker: &Docker,
+    settings: &GatewaySettings,
+) -> Result<Vec<String>, GatewayError> {
+    // Only this home's previews: another home's gateway serves its own.
+    let mut wanted = vec![ROUTE_NETWORK_LABEL.to_string()];
+    if let Some(home) = settings.labels.get(HOME_LABEL) {
+        wanted.push(format!("{HOME_LABEL}={home}"));
+    }
+    let filters = HashMap::from([("label", wanted)]);
     let nets = docker
         .list_networks(Some(
             ListNetworksOptionsBuilder::default()

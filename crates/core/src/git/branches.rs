@@ -93,42 +93,88 @@ pub fn resolve_branch(repo_path: &Path, branch: &str) -> Result<String, GitError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::git::fixture::{git, repo_with_commit};
+    use crate::error::Code;
+    use crate::git::fixture::{git, git_at, repo_with_commit};
 
     #[test]
     fn branches_are_listed_newest_first_with_remote_tracking_ones() {
-        let (_d, repo) = repo_with_commit();
-        git(&repo, "checkout -q -b feature/x");
-        std::fs::write(repo.join("f"), "x").unwrap();
-        git(&repo, "add f");
-        git(
+        let (d, upstream) = repo_with_commit();
+        git(&upstream, "checkout -q -b feature/x");
+        std::fs::write(upstream.join("f"), "x").unwrap();
+        git(&upstream, "add f");
+        git_at(&upstream, "2026-02-01T00:00:00Z", "commit -q -m later");
+        git(&upstream, "checkout -q main");
+
+        // A second repo with `upstream` as its remote, fetched.
+        let repo = d.path().join("mine");
+        std::fs::create_dir(&repo).unwrap();
+        git(&repo, "init -q -b main");
+        git(&repo, &format!("remote add origin {}", upstream.display()));
+        git(&repo, "fetch -q origin");
+        git(&repo, "remote set-head origin main");
+        git(&repo, "checkout -q -b main origin/main");
+        git_at(
             &repo,
-            "-c user.name=T -c user.email=t@t commit -q -m later --date=2026-02-01T00:00:00Z",
+            "2026-03-01T00:00:00Z",
+            "commit -q --allow-empty -m newest",
         );
-        git(&repo, "checkout -q main");
-        let remote = tempfile::tempdir().unwrap();
-        git(remote.path(), &format!("clone -q {} r", repo.display()));
-        let clone = remote.path().join("r");
-        let list = list_branches(&clone).unwrap();
+
+        let list = list_branches(&repo).unwrap();
         let names: Vec<_> = list.iter().map(|b| (b.name.as_str(), b.kind)).collect();
-        assert!(
-            names.contains(&("origin/feature/x", BranchKind::Remote)),
-            "{names:?}"
-        );
-        assert!(
-            !names.iter().any(|(n, _)| n.ends_with("/HEAD")),
-            "origin/HEAD is skipped"
-        );
-        let mine = list_branches(&repo).unwrap();
-        assert_eq!(mine[0].name, "feature/x", "newest commit first");
-        assert_eq!(mine[0].subject, "later");
         assert_eq!(
-            resolve_branch(&clone, "origin/feature/x").unwrap(),
-            mine[0].head
+            names,
+            [
+                ("main", BranchKind::Local),
+                ("origin/feature/x", BranchKind::Remote),
+                ("origin/main", BranchKind::Remote),
+            ],
+            "newest commit first, origin/HEAD skipped"
         );
-        assert!(matches!(
-            resolve_branch(&repo, "nope"),
-            Err(GitError::BranchNotFound { .. })
-        ));
+        assert_eq!(list[0].subject, "newest");
+        assert_eq!(list[0].author, "T");
+        assert_eq!(list[1].subject, "later");
+        assert_eq!(list[1].time, 1_769_904_000, "2026-02-01 in Unix seconds");
+        assert_eq!(list[1].head.len(), 40, "a full sha");
+        let json = serde_json::to_value(&list[1]).unwrap();
+        assert_eq!(json["kind"], "remote");
+    }
+
+    #[test]
+    fn a_local_branch_wins_over_a_remote_tracking_one_and_a_missing_one_says_where_to_look() {
+        let (d, upstream) = repo_with_commit();
+        let clone = d.path().join("clone");
+        git(d.path(), &format!("clone -q {} clone", upstream.display()));
+        git(&clone, "checkout -q -b feature");
+        git_at(
+            &clone,
+            "2026-02-01T00:00:00Z",
+            "commit -q --allow-empty -m local",
+        );
+        git(&clone, "update-ref refs/remotes/origin/feature main");
+        assert_eq!(
+            resolve_branch(&clone, "feature").unwrap(),
+            git(&clone, "rev-parse feature"),
+            "local first"
+        );
+        assert_eq!(
+            resolve_branch(&clone, "origin/feature").unwrap(),
+            git(&clone, "rev-parse main")
+        );
+        let err = resolve_branch(&clone, "nope").unwrap_err();
+        assert!(matches!(err, GitError::BranchNotFound { .. }));
+        assert_eq!(err.code(), Code::NotFound);
+        assert!(
+            err.to_string().contains("branchyard branches"),
+            "tells the user where to look: {err}"
+        );
+    }
+
+    #[test]
+    fn a_directory_that_is_not_a_repository_is_reported_as_such() {
+        let d = tempfile::tempdir().unwrap();
+        let err = list_branches(d.path()).unwrap_err();
+        assert!(matches!(err, GitError::NotARepo { .. }), "{err:?}");
+        assert_eq!(err.code(), Code::NotFound);
+        assert!(err.to_string().contains("git init"), "{err}");
     }
 }

@@ -37,21 +37,30 @@ pub fn slugify(name: &str) -> String {
     out
 }
 
-/// [`slugify`], or when that is `taken`, the slug with a hash of the full name
-/// appended, so `feature/x` and `feature-x` get distinct slugs deterministically.
+/// [`slugify`], or when that is `taken`, the slug with 6 hex digits of a hash
+/// of the full name appended (more if even that is taken), so `feature/x` and
+/// `feature-x` get distinct slugs deterministically: the first one to ask gets
+/// the plain slug.
 pub fn unique_slug(branch: &str, taken: &dyn Fn(&str) -> bool) -> String {
     let base = slugify(branch);
     if !taken(&base) {
         return base;
     }
-    let suffix = short_hash(branch, 6);
-    let keep = MAX - suffix.len() - 1;
-    let head = if base.len() > keep {
-        base[..keep].trim_end_matches('-')
-    } else {
-        &base
-    };
-    format!("{head}-{suffix}")
+    let mut candidate = String::new();
+    for n in [6, 10, 16, 24] {
+        let suffix = short_hash(branch, n);
+        let keep = MAX - suffix.len() - 1;
+        let head = if base.len() > keep {
+            base[..keep].trim_end_matches('-')
+        } else {
+            &base
+        };
+        candidate = format!("{head}-{suffix}");
+        if !taken(&candidate) {
+            break;
+        }
+    }
+    candidate
 }
 
 /// A repo name usable in host names.
@@ -105,5 +114,32 @@ mod tests {
             unique_slug("feature-x", &|s| s == "feature-x"),
             "deterministic"
         );
+        let third = unique_slug("Feature_X", &|s| s == first || s == second);
+        assert!(third != first && third != second, "{third}");
+    }
+
+    #[test]
+    fn a_taken_hashed_slug_gets_a_longer_hash_and_long_names_stay_within_63() {
+        let plain = slugify("feature/x");
+        let hashed = unique_slug("feature/x", &|s| s == plain);
+        let longer = unique_slug("feature/x", &|s| s == plain || s == hashed);
+        assert!(
+            longer.len() > hashed.len() && longer.starts_with("feature-x-"),
+            "{longer}"
+        );
+        let long = "a".repeat(100);
+        let u = unique_slug(&long, &|s| s == slugify(&long));
+        assert!(u.len() <= 63 && u != slugify(&long), "{u}");
+    }
+
+    #[test]
+    fn repo_names_become_labels_too() {
+        assert_eq!(repo_slug("My Shop"), "my-shop");
+        assert!(
+            repo_slug("日本").starts_with("repo-"),
+            "{}",
+            repo_slug("日本")
+        );
+        assert!(repo_slug("---").starts_with("repo-"));
     }
 }
