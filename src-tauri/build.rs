@@ -4,12 +4,25 @@
 /// Every command the window may call (see src-tauri/src/commands.rs).
 const COMMANDS: &[&str] = &[
     "list_repos",
+    "add_repo",
+    "remove_repo",
+    "set_repo_trusted",
+    "set_repo_auto_update",
     "list_branches",
     "list_previews",
     "preview_up",
     "preview_stop",
     "preview_start",
+    "preview_rebuild",
     "preview_down",
+    "preview_status",
+    "preview_transitions",
+    "preview_config",
+    "gc",
+    "doctor",
+    "settings_get",
+    "settings_set",
+    "open_url",
 ];
 
 fn main() {

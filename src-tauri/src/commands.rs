@@ -1,15 +1,27 @@
-//! Tauri commands: each calls the engine and converts its error for the UI.
+//! Tauri commands: each calls the engine and converts its error for the UI
+//! into [`ErrorDto`] (`{code, message, detail}`).
 
-use branchyard_core::engine::{BranchView, DownOptions, PreviewRef, PreviewView, UpOptions};
+use std::path::PathBuf;
+
+use branchyard_core::engine::{
+    BranchView, DoctorReport, DownOptions, Orphan, PreviewRef, PreviewStatus, PreviewView,
+    UpOptions,
+};
 use branchyard_core::error::ErrorDto;
-use branchyard_core::store::{PreviewRecord, RepoRecord};
-use branchyard_core::Engine;
+use branchyard_core::gateway::GatewaySettings;
+use branchyard_core::preview_config::Resolved;
+use branchyard_core::store::{PreviewRecord, RepoRecord, Transition};
+use branchyard_core::{Engine, Error};
 use tauri::State;
 
 type Res<T> = Result<T, ErrorDto>;
 
-fn dto(e: branchyard_core::Error) -> ErrorDto {
+fn dto(e: Error) -> ErrorDto {
     ErrorDto::from(&e)
+}
+
+fn id(id: String) -> PreviewRef {
+    PreviewRef::Id(id)
 }
 
 /// Registered repositories.
@@ -18,7 +30,39 @@ pub fn list_repos(engine: State<'_, Engine>) -> Res<Vec<RepoRecord>> {
     engine.repos().map_err(dto)
 }
 
-/// A repository's branches with their previews.
+/// Registers the git repository at `path` (named after its folder unless `name` is given).
+#[tauri::command]
+pub async fn add_repo(
+    engine: State<'_, Engine>,
+    path: String,
+    name: Option<String>,
+) -> Res<RepoRecord> {
+    let path = PathBuf::from(path.trim());
+    engine
+        .add_repo(&path, name.as_deref(), false)
+        .await
+        .map_err(dto)
+}
+
+/// Forgets a repository; `force` tears its previews down first.
+#[tauri::command]
+pub async fn remove_repo(engine: State<'_, Engine>, name: String, force: bool) -> Res<()> {
+    engine.remove_repo(&name, force).await.map_err(dto)
+}
+
+/// Trusts or untrusts a repository (trusted ones may use privileged compose settings).
+#[tauri::command]
+pub fn set_repo_trusted(engine: State<'_, Engine>, name: String, trusted: bool) -> Res<RepoRecord> {
+    engine.set_trusted(&name, trusted).map_err(dto)
+}
+
+/// Turns automatic updates of a repository's previews on or off.
+#[tauri::command]
+pub fn set_repo_auto_update(engine: State<'_, Engine>, name: String, on: bool) -> Res<RepoRecord> {
+    engine.set_auto_update(&name, on).map_err(dto)
+}
+
+/// A repository's branches, newest first, with their previews.
 #[tauri::command]
 pub async fn list_branches(engine: State<'_, Engine>, repo: String) -> Res<Vec<BranchView>> {
     engine.branches(&repo).await.map_err(dto)
@@ -30,26 +74,95 @@ pub async fn list_previews(engine: State<'_, Engine>) -> Res<Vec<PreviewView>> {
     engine.list().await.map_err(dto)
 }
 
-/// Creates or updates a branch's preview.
+/// Creates a branch's preview, or updates it to the branch's head.
 #[tauri::command]
-pub async fn preview_up(engine: State<'_, Engine>, repo: String, branch: String) -> Res<PreviewRecord> {
-    engine.up(&repo, &branch, &UpOptions::default()).await.map_err(dto)
+pub async fn preview_up(
+    engine: State<'_, Engine>,
+    repo: String,
+    branch: String,
+) -> Res<PreviewRecord> {
+    engine
+        .up(&repo, &branch, &UpOptions::default())
+        .await
+        .map_err(dto)
 }
 
-/// Suspends a preview.
+/// Suspends a preview (containers stopped, volumes and worktree kept).
 #[tauri::command]
 pub async fn preview_stop(engine: State<'_, Engine>, id: String) -> Res<PreviewRecord> {
-    engine.stop(&PreviewRef::Id(id)).await.map_err(dto)
+    engine.stop(&self::id(id)).await.map_err(dto)
 }
 
-/// Resumes a preview.
+/// Resumes a stopped preview.
 #[tauri::command]
 pub async fn preview_start(engine: State<'_, Engine>, id: String) -> Res<PreviewRecord> {
-    engine.start(&PreviewRef::Id(id)).await.map_err(dto)
+    engine.start(&self::id(id)).await.map_err(dto)
 }
 
-/// Removes a preview (its volumes are kept).
+/// Rebuilds a preview's images and recreates its containers.
 #[tauri::command]
-pub async fn preview_down(engine: State<'_, Engine>, id: String) -> Res<()> {
-    engine.down(&PreviewRef::Id(id), DownOptions::default()).await.map_err(dto)
+pub async fn preview_rebuild(engine: State<'_, Engine>, id: String) -> Res<PreviewRecord> {
+    engine.rebuild(&self::id(id)).await.map_err(dto)
+}
+
+/// Removes a preview; its volumes are kept unless `volumes`.
+#[tauri::command]
+pub async fn preview_down(engine: State<'_, Engine>, id: String, volumes: Option<bool>) -> Res<()> {
+    let opts = DownOptions {
+        volumes: volumes.unwrap_or(false),
+        ..DownOptions::default()
+    };
+    engine.down(&self::id(id), opts).await.map_err(dto)
+}
+
+/// One preview with its services and transitions.
+#[tauri::command]
+pub async fn preview_status(engine: State<'_, Engine>, id: String) -> Res<PreviewStatus> {
+    engine.status(&self::id(id)).await.map_err(dto)
+}
+
+/// A preview's transitions, oldest first.
+#[tauri::command]
+pub async fn preview_transitions(engine: State<'_, Engine>, id: String) -> Res<Vec<Transition>> {
+    Ok(engine.status(&self::id(id)).await.map_err(dto)?.transitions)
+}
+
+/// The preview of `branch` as it would run (compose project, routes, health).
+#[tauri::command]
+pub async fn preview_config(
+    engine: State<'_, Engine>,
+    repo: String,
+    branch: String,
+) -> Res<Resolved> {
+    engine.config(&repo, &branch).await.map_err(dto)
+}
+
+/// Lists what nothing owns any more; with `apply`, removes it.
+#[tauri::command]
+pub async fn gc(engine: State<'_, Engine>, apply: bool) -> Res<Vec<Orphan>> {
+    engine.gc(apply).await.map_err(dto)
+}
+
+/// Checks Docker, the gateway and disk use.
+#[tauri::command]
+pub async fn doctor(engine: State<'_, Engine>) -> Res<DoctorReport> {
+    engine.doctor().await.map_err(dto)
+}
+
+/// The gateway settings (ports) in effect.
+#[tauri::command]
+pub fn settings_get(engine: State<'_, Engine>) -> Res<GatewaySettings> {
+    engine.gateway_settings().map_err(dto)
+}
+
+/// Changes a setting (`gateway.http_port`, `gateway.admin_port`).
+#[tauri::command]
+pub fn settings_set(engine: State<'_, Engine>, key: String, value: String) -> Res<()> {
+    engine.set_setting(&key, &value).map_err(dto)
+}
+
+/// Opens a preview URL in the default browser (only http and https).
+#[tauri::command]
+pub fn open_url(url: String) -> Res<()> {
+    crate::browser::open(&url).map_err(dto)
 }

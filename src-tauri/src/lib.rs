@@ -1,31 +1,75 @@
-//! Branchyard's desktop shell: Tauri commands over the core [`Engine`], and a
-//! bridge that forwards engine events to the window. No engine logic here.
+//! Branchyard's desktop shell: Tauri commands over the core [`Engine`], a
+//! bridge that forwards engine events to the window, and the tray. No engine
+//! logic here.
 
 pub mod bridge;
+pub mod browser;
 pub mod commands;
+pub mod tray;
+
+#[cfg(test)]
+mod ipc_tests;
 
 use branchyard_core::Engine;
-use tauri::{Manager, Runtime};
+use tauri::{AppHandle, Manager, Runtime, WindowEvent};
 
-/// The app with its commands registered, generic over the runtime so tests can
-/// use Tauri's mock runtime.
+/// The main window's label (tauri.conf.json).
+const MAIN: &str = "main";
+
+/// The app: [`with_commands`] plus the bridge that forwards engine events to
+/// the window and runs the engine's upkeep.
 pub fn builder<R: Runtime>(engine: Engine) -> tauri::Builder<R> {
-    tauri::Builder::<R>::new()
-        .manage(engine)
+    with_commands(tauri::Builder::<R>::new(), engine).setup(|app| {
+        let engine = app.state::<Engine>().inner().clone();
+        bridge::start(app.handle().clone(), engine);
+        Ok(())
+    })
+}
+
+/// `base` with the engine managed and every command registered, generic over
+/// the runtime so tests can use Tauri's mock runtime. Closing the main window
+/// hides it: the app lives on in the tray until Quit.
+pub fn with_commands<R: Runtime>(base: tauri::Builder<R>, engine: Engine) -> tauri::Builder<R> {
+    base.manage(engine)
         .invoke_handler(tauri::generate_handler![
             commands::list_repos,
+            commands::add_repo,
+            commands::remove_repo,
+            commands::set_repo_trusted,
+            commands::set_repo_auto_update,
             commands::list_branches,
             commands::list_previews,
             commands::preview_up,
             commands::preview_stop,
             commands::preview_start,
+            commands::preview_rebuild,
             commands::preview_down,
+            commands::preview_status,
+            commands::preview_transitions,
+            commands::preview_config,
+            commands::gc,
+            commands::doctor,
+            commands::settings_get,
+            commands::settings_set,
+            commands::open_url,
         ])
-        .setup(|app| {
-            let engine = app.state::<Engine>().inner().clone();
-            bridge::start(app.handle().clone(), engine);
-            Ok(())
+        .on_window_event(|window, event| {
+            if let WindowEvent::CloseRequested { api, .. } = event {
+                if window.label() == MAIN {
+                    api.prevent_close();
+                    let _ = window.hide();
+                }
+            }
         })
+}
+
+/// Shows and focuses the main window (after it was hidden by closing it).
+pub fn show_main<R: Runtime>(app: &AppHandle<R>) {
+    if let Some(w) = app.get_webview_window(MAIN) {
+        let _ = w.show();
+        let _ = w.unminimize();
+        let _ = w.set_focus();
+    }
 }
 
 /// Runs the desktop app.
@@ -44,7 +88,20 @@ pub fn run() {
         Ok(e) => e,
         Err(e) => panic!("cannot open Branchyard's state: {e}"),
     };
-    if let Err(e) = builder::<tauri::Wry>(engine).run(tauri::generate_context!()) {
-        panic!("the Branchyard window failed: {e}");
+    let app = match builder::<tauri::Wry>(engine.clone()).build(tauri::generate_context!()) {
+        Ok(app) => app,
+        Err(e) => panic!("the Branchyard window failed: {e}"),
+    };
+    // The tray is made here rather than in setup so mock-runtime tests skip it.
+    if let Err(e) = tray::install(app.handle(), engine) {
+        tracing::warn!(error = %e, "no tray icon: the window is the only way in");
     }
+    app.run(|app, event| {
+        // Clicking the dock/taskbar entry brings the hidden window back (macOS).
+        #[cfg(target_os = "macos")]
+        if let tauri::RunEvent::Reopen { .. } = event {
+            show_main(app);
+        }
+        let _ = (app, event);
+    });
 }

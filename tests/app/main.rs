@@ -1,0 +1,176 @@
+//! The desktop app end to end: the built `branchyard-desktop` driven through
+//! `tauri-driver` + WebKitWebDriver under a display (run it under
+//! `xvfb-run -a`). Skips, saying why, when any of those is missing.
+//! Screenshots go to target/e2e-screenshots/.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+/// The workspace root (this package lives in tests/).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn on_path(program: &str) -> Option<PathBuf> {
+    let home_bin = std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo/bin"));
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(home_bin)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+/// Why the test cannot run here, if it cannot.
+fn missing(app: &Path) -> Option<String> {
+    if !app.is_file() {
+        return Some(format!(
+            "{} is not built: run `cargo build -p branchyard-desktop` first",
+            app.display()
+        ));
+    }
+    if on_path("tauri-driver").is_none() {
+        return Some("tauri-driver is not installed: `cargo install tauri-driver --locked`".into());
+    }
+    if on_path("WebKitWebDriver").is_none() {
+        return Some("WebKitWebDriver is missing: `apt-get install webkit2gtk-driver`".into());
+    }
+    if std::env::var_os("DISPLAY").is_none() {
+        return Some("no DISPLAY: run this test under `xvfb-run -a`".into());
+    }
+    None
+}
+
+/// tauri-driver, killed when dropped.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "git {args:?} failed");
+}
+
+async fn shot(c: &Client, name: &str) {
+    let dir = root().join("target/e2e-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+async fn text_of(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_repo_added_in_the_window_shows_its_branches_and_the_filter_narrows_them() {
+    let app = root().join("target/debug/branchyard-desktop");
+    if let Some(why) = missing(&app) {
+        eprintln!("skipping the desktop end-to-end test: {why}");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let repos = tempfile::tempdir().unwrap();
+    let repo = repos.path().join("shop");
+    std::fs::create_dir(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(
+        &repo,
+        &["commit", "-q", "--allow-empty", "-m", "first commit"],
+    );
+    git(&repo, &["checkout", "-q", "-b", "feature-login"]);
+    git(
+        &repo,
+        &["commit", "-q", "--allow-empty", "-m", "Add login form"],
+    );
+    git(&repo, &["checkout", "-q", "main"]);
+
+    let driver = Driver(
+        Command::new(on_path("tauri-driver").unwrap())
+            // The app inherits this through WebKitWebDriver: a home of its own.
+            .env("BRANCHYARD_HOME", home.path())
+            .env("NO_AT_BRIDGE", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let start = Instant::now();
+    while TcpStream::connect("127.0.0.1:4444").is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "tauri-driver did not listen on 4444"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("tauri:options".into(), json!({"application": app}));
+    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect("http://127.0.0.1:4444")
+        .await
+        .unwrap();
+
+    let wait = || c.wait().at_most(Duration::from_secs(15));
+    wait()
+        .for_element(Locator::Css("#repos .empty"))
+        .await
+        .unwrap();
+    assert!(text_of(&c, "#repos").await.contains("No repositories yet"));
+    shot(&c, "01-empty").await;
+
+    let field = c.find(Locator::Id("repo-path")).await.unwrap();
+    field.send_keys(&repo.to_string_lossy()).await.unwrap();
+    c.find(Locator::Css("#add-repo button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait().for_element(Locator::Css("li.branch")).await.unwrap();
+    assert_eq!(text_of(&c, "#repos button.current").await.trim(), "shop");
+    let seen = c
+        .execute(
+            "return [...document.querySelectorAll('li.branch .name')].map(e => e.textContent)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(seen, json!(["feature-login", "main"]), "newest first");
+    shot(&c, "02-branches").await;
+
+    c.find(Locator::Id("filter"))
+        .await
+        .unwrap()
+        .send_keys("login")
+        .await
+        .unwrap();
+    let rows = c.find_all(Locator::Css("li.branch")).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    shot(&c, "03-filtered").await;
+
+    c.close().await.unwrap();
+    drop(driver);
+}
