@@ -123,15 +123,11 @@ impl Store {
 
     /// All previews, by id.
     pub fn previews(&self) -> StoreResult<Vec<PreviewRecord>> {
-        let conn = self.conn();
-        let mut st = conn
-            .prepare(&format!("SELECT {COLUMNS} FROM previews ORDER BY id"))
-            .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([], from_row)
-            .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(|e| self.err(e));
-        rows
+        self.query_all(
+            &format!("SELECT {COLUMNS} FROM previews ORDER BY id"),
+            [],
+            from_row,
+        )
     }
 
     /// One preview by id.

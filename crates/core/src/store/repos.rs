@@ -47,15 +47,11 @@ impl Store {
 
     /// All repositories, by name.
     pub fn repos(&self) -> StoreResult<Vec<RepoRecord>> {
-        let conn = self.conn();
-        let mut st = conn
-            .prepare(&format!("SELECT {COLUMNS} FROM repos ORDER BY name"))
-            .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([], from_row)
-            .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(|e| self.err(e));
-        rows
+        self.query_all(
+            &format!("SELECT {COLUMNS} FROM repos ORDER BY name"),
+            [],
+            from_row,
+        )
     }
 
     /// One repository by name.
