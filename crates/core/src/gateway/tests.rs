@@ -171,7 +171,12 @@ async fn a_test_gateway_routes_to_a_container_and_keeps_its_routes_across_a_rest
             http_port: 18080,
             admin_port: 18019,
             container_name: format!("branchyard-gateway-coretest-{id}"),
-            labels: [(TEST_LABEL.0.to_string(), TEST_LABEL.1.to_string())].into(),
+            // Its own home: it must not join networks other tests make and remove.
+            labels: [
+                (TEST_LABEL.0.to_string(), TEST_LABEL.1.to_string()),
+                (crate::reconcile::HOME.to_string(), format!("coretest-{id}")),
+            ]
+            .into(),
         },
         upstream_net: format!("bytest-gateway-{id}_default"),
         web: format!("bytest-gateway-{id}-web"),
@@ -194,13 +199,16 @@ async fn scenario(docker: Docker, settings: GatewaySettings, upstream_net: Strin
     build_busybox(&docker).await;
 
     // A preview-like network with a busybox httpd on it.
-    let test_labels: HashMap<String, String> = HashMap::from([
+    let mut test_labels: HashMap<String, String> = HashMap::from([
         (TEST_LABEL.0.to_string(), TEST_LABEL.1.to_string()),
         (
             "dev.branchyard.route-network".to_string(),
             "true".to_string(),
         ),
     ]);
+    if let Some(home) = settings.labels.get(crate::reconcile::HOME) {
+        test_labels.insert(crate::reconcile::HOME.to_string(), home.clone());
+    }
     docker
         .create_network(NetworkCreateRequest {
             name: upstream_net.clone(),
