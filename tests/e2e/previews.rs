@@ -27,7 +27,7 @@ fn two_branches_run_side_by_side_and_leave_nothing_behind() {
 
     let up_main = env.ok(&["up", "shop", "main"]);
     assert!(
-        up_main.contains(&format!("http://main.shop.localhost:{HTTP_PORT}")),
+        up_main.contains(&format!("http://main.shop.localhost:{}", *HTTP_PORT)),
         "up prints the URL:\n{up_main}"
     );
     env.ok(&["up", "shop", "feature/x"]);
@@ -89,7 +89,7 @@ fn two_branches_run_side_by_side_and_leave_nothing_behind() {
     // the gateway had joined at that very moment; try again then.
     sh(
         std::path::Path::new("/"),
-        &format!("for i in 1 2 3; do docker restart -t 1 {GATEWAY} >/dev/null && exit 0; sleep 0.3; done; exit 1"),
+        &format!("for i in 1 2 3; do docker restart -t 1 {} >/dev/null && exit 0; sleep 0.3; done; exit 1", *GATEWAY),
     );
     let t = Instant::now();
     eventually(
@@ -137,7 +137,7 @@ fn websocket_echo(host: &str) {
         .unwrap();
     rt.block_on(async {
         let req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
-            format!("ws://127.0.0.1:{HTTP_PORT}/"),
+            format!("ws://127.0.0.1:{}/", *HTTP_PORT),
         )
         .map(|mut r| {
             r.headers_mut().insert("host", host.parse().unwrap());

@@ -13,11 +13,20 @@ pub const TEST_LABEL: &str = "dev.branchyard.test";
 /// The busybox base image tests build their services from.
 pub const BASE_IMAGE: &str = "branchyard-test-busybox:1";
 
-/// The test gateway's container name (a developer's own gateway is left alone).
-pub const GATEWAY: &str = "branchyard-gateway-test";
+/// The test gateway's container name (a developer's own gateway is left alone);
+/// `BRANCHYARD_TEST_GATEWAY` picks another, so two checkouts can test at once.
+pub static GATEWAY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    std::env::var("BRANCHYARD_TEST_GATEWAY").unwrap_or_else(|_| "branchyard-gateway-test".into())
+});
 
-/// The gateway's HTTP port in tests (not 80, so a developer's own gateway is left alone).
-pub const HTTP_PORT: u16 = 18480;
+/// The gateway's HTTP port in tests (not 80, so a developer's own gateway is left
+/// alone); `BRANCHYARD_TEST_HTTP_PORT` picks another.
+pub static HTTP_PORT: std::sync::LazyLock<u16> = std::sync::LazyLock::new(|| {
+    std::env::var("BRANCHYARD_TEST_HTTP_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(18480)
+});
 
 /// The CLI binary, built by `scripts/test` before the tests run.
 pub fn cli_bin() -> PathBuf {
@@ -74,7 +83,7 @@ impl Env {
         c.args(args)
             .env("BRANCHYARD_HOME", self.home.path())
             .env("BRANCHYARD_EXTRA_LABELS", format!("{TEST_LABEL}=1"))
-            .env("BRANCHYARD_GATEWAY_NAME", GATEWAY);
+            .env("BRANCHYARD_GATEWAY_NAME", &*GATEWAY);
         c
     }
 
@@ -149,7 +158,7 @@ pub fn base_image() {
 /// A raw HTTP/1.1 exchange, so error pages' bodies are seen too.
 pub fn get(host: &str, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", HTTP_PORT)) else {
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", *HTTP_PORT)) else {
         return (0, String::new());
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
