@@ -3,11 +3,15 @@
 //! the store, Docker, git or the gateway.
 
 mod compensate;
+mod health;
 mod inspect;
 mod maintain;
 mod operate;
 mod repos;
+mod routing;
 mod serve;
+pub mod settings;
+mod suspend;
 mod up;
 
 use std::sync::Arc;
@@ -65,6 +69,7 @@ struct Inner {
     events: Events,
     docker: OnceCell<bollard::Docker>,
     gateway: Mutex<Option<Gateway>>,
+    routes: routing::RouteQueue,
 }
 
 impl Engine {
@@ -89,6 +94,7 @@ impl Engine {
                 events: Events::new(1024),
                 docker: OnceCell::new(),
                 gateway: Mutex::new(None),
+                routes: routing::RouteQueue::default(),
             }),
         })
     }
@@ -140,6 +146,7 @@ impl Engine {
         if let Some(p) = self.setting_u16("gateway.admin_port")? {
             s.admin_port = p;
         }
+        self.https_settings(&mut s)?;
         s.labels
             .insert(crate::reconcile::HOME.to_string(), self.home_id());
         // A second gateway beside the user's own (tests and benchmarks use it).
@@ -162,23 +169,13 @@ impl Engine {
         }
     }
 
-    /// Changes a setting (`gateway.http_port`, `gateway.admin_port`).
+    /// Stores a setting ([`settings::KNOWN`]); [`Engine::change_setting`]
+    /// also applies it to a running gateway.
     ///
     /// # Errors
     /// Unknown key or bad value.
     pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
-        match key {
-            "gateway.http_port" | "gateway.admin_port" => {
-                value.parse::<u16>().map_err(|_| {
-                    Error::Invalid(format!("{key} must be a port number, not {value:?}"))
-                })?;
-            }
-            _ => {
-                return Err(Error::Invalid(format!(
-                    "unknown setting {key:?} (known: gateway.http_port, gateway.admin_port)"
-                )))
-            }
-        }
+        settings::validate(key, value)?;
         Ok(self.store().set_setting(key, value)?)
     }
 
@@ -215,6 +212,14 @@ impl Engine {
                 message: format!(
                     "port {} on 127.0.0.1 is taken: the gateway listens on {port} instead (set another with `branchyard settings set gateway.http_port N`)",
                     settings.http_port
+                ),
+            });
+        }
+        if let (Some(port), Some(wanted)) = (g.fell_back_https(), settings.https_port) {
+            self.emit(Event::Warning {
+                preview: None,
+                message: format!(
+                    "port {wanted} is taken: the gateway serves HTTPS on {port} instead (set another with `branchyard settings set gateway.https_port N`)"
                 ),
             });
         }
@@ -264,7 +269,14 @@ impl Engine {
     /// # Errors
     /// When the CA cannot be loaded.
     pub fn ca_trust(&self) -> Result<crate::tls::TrustReport> {
-        Ok(crate::tls::trust(&self.ca()?)?)
+        let report = crate::tls::trust(&self.ca()?)?;
+        if !report.done.is_empty() {
+            // With `gateway.https = auto`, URLs turn https from now on.
+            let marker = self.home().root().join("ca").join("trusted");
+            std::fs::write(&marker, "")
+                .map_err(|e| Error::Internal(format!("{}: {e}", marker.display())))?;
+        }
+        Ok(report)
     }
 
     /// Removes the local CA from the stores it was installed in.
@@ -272,7 +284,9 @@ impl Engine {
     /// # Errors
     /// When the CA cannot be loaded.
     pub fn ca_untrust(&self) -> Result<crate::tls::TrustReport> {
-        Ok(crate::tls::untrust(&self.ca()?)?)
+        let report = crate::tls::untrust(&self.ca()?)?;
+        let _ = std::fs::remove_file(self.home().root().join("ca").join("trusted"));
+        Ok(report)
     }
 }
 

@@ -8,6 +8,7 @@ mod handle;
 mod image;
 mod network;
 mod ports;
+mod protocol;
 #[cfg(test)]
 mod tests;
 mod token;
@@ -21,6 +22,7 @@ pub use admin::GatewayHealth;
 pub use container::{attach, ensure};
 pub use handle::Gateway;
 pub use image::binary_path;
+pub use protocol::{GatewayConfig, GatewayEvent, RouteTls, Stats, Traffic};
 
 /// Errors managing the gateway.
 #[derive(Debug, thiserror::Error)]
@@ -40,10 +42,14 @@ pub enum GatewayError {
         message: String,
     },
     /// No port could be had.
-    #[error("no free port for the gateway on 127.0.0.1 (tried {tried}): free one, or choose one with `branchyard settings set gateway.http_port N`")]
+    #[error("no free port for the gateway on {ip} (tried {tried}): free one, or choose one with `branchyard settings set gateway.{key} N`")]
     NoPort {
         /// Ports tried.
         tried: String,
+        /// The host address they were tried on.
+        ip: String,
+        /// The setting that chooses it (`http_port`, `https_port`, `admin_port`).
+        key: String,
     },
     /// The admin API did not answer as expected.
     #[error("gateway admin API: {0}")]
@@ -75,6 +81,19 @@ pub struct GatewaySettings {
     pub http_port: u16,
     /// Admin API port on 127.0.0.1; 0 chooses (2019 or the next free).
     pub admin_port: u16,
+    /// HTTPS port (falls back when taken); `None` when HTTPS is off.
+    #[serde(default)]
+    pub https_port: Option<u16>,
+    /// Whether preview URLs are shown as https (HTTPS on, and the user asked
+    /// for it or trusts the CA).
+    #[serde(default)]
+    pub https_urls: bool,
+    /// Plain HTTP is redirected to HTTPS for hosts that have a certificate.
+    #[serde(default)]
+    pub redirect_https: bool,
+    /// Publish HTTP and HTTPS on every interface, not only 127.0.0.1.
+    #[serde(default)]
+    pub lan: bool,
     /// Container name; network, volume and image derive from it.
     pub container_name: String,
     /// Extra labels on every Docker object the gateway makes (tests mark theirs).
@@ -90,6 +109,10 @@ impl Default for GatewaySettings {
         GatewaySettings {
             http_port: 80,
             admin_port: 0,
+            https_port: Some(443),
+            https_urls: false,
+            redirect_https: false,
+            lan: false,
             container_name: DEFAULT_NAME.to_string(),
             labels: BTreeMap::new(),
         }
@@ -115,6 +138,23 @@ impl GatewaySettings {
     /// The image tag: one per gateway name and Branchyard version.
     pub fn image(&self) -> String {
         format!("{}:{}", self.container_name, env!("CARGO_PKG_VERSION"))
+    }
+
+    /// The host address HTTP and HTTPS are published on.
+    pub fn publish_ip(&self) -> &'static str {
+        if self.lan {
+            "0.0.0.0"
+        } else {
+            "127.0.0.1"
+        }
+    }
+
+    /// The config pushed with `PUT /config`.
+    pub fn config(&self) -> GatewayConfig {
+        GatewayConfig {
+            redirect_https: self.redirect_https && self.https_port.is_some(),
+            ..GatewayConfig::default()
+        }
     }
 
     /// Labels for every object made: managed, gateway, plus [`Self::labels`].
@@ -143,6 +183,24 @@ pub struct Route {
     pub repo: String,
     /// Branch.
     pub branch: String,
+    /// The preview's lifecycle state (`None`: ready).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// The step under way, for the status page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The failed services' last log lines.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<String>,
+    /// A request may wake it when stopped (someone runs `serve`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wake: bool,
+    /// Its certificate, for HTTPS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<RouteTls>,
 }
 
 /// The network the default gateway container lives on.

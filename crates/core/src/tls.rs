@@ -10,13 +10,15 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
 use crate::error::Code;
 
 /// How long a leaf certificate lives; the engine renews it before expiry.
 pub const LEAF_DAYS: i64 = 30;
+/// A leaf is renewed when it has less than this left.
+pub const RENEW_WITHIN_DAYS: i64 = 10;
 /// How long the CA lives.
 const CA_DAYS: i64 = 3650;
 /// Where `trust` puts the CA on Debian-like systems.
@@ -76,7 +78,7 @@ fn ca_params(cn: &str) -> Result<CertificateParams, TlsError> {
 }
 
 /// A leaf certificate and its key, PEM.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Leaf {
     /// The host name it is for.
     pub host: String,
@@ -86,6 +88,16 @@ pub struct Leaf {
     pub key_pem: String,
     /// Expiry (Unix seconds).
     pub not_after: i64,
+}
+
+impl std::fmt::Debug for Leaf {
+    // By hand: the key must not reach logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Leaf")
+            .field("host", &self.host)
+            .field("not_after", &self.not_after)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The local CA.
@@ -177,6 +189,41 @@ impl LocalCa {
             key_pem: key.serialize_pem(),
             not_after: p.not_after.unix_timestamp(),
         })
+    }
+}
+
+impl LocalCa {
+    /// The leaf for `host` kept under `ca/leaves` (key mode 0600), issued anew
+    /// when missing, unreadable, for another CA, or with less than
+    /// `renew_within` left; `(leaf, whether it was issued now)`.
+    ///
+    /// # Errors
+    /// Files that cannot be written, or a host name rcgen refuses.
+    pub fn leaf(&self, host: &str, renew_within: Duration) -> Result<(Leaf, bool), TlsError> {
+        let dir = self.dir.join("leaves");
+        let path = dir.join(format!("{host}.json"));
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let cached = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Leaf>(&t).ok())
+            .filter(|l| {
+                l.host == host
+                    && l.chain_pem.ends_with(&self.cert_pem)
+                    && l.not_after - now > renew_within.whole_seconds()
+            });
+        if let Some(l) = cached {
+            return Ok((l, false));
+        }
+        let leaf = self.issue(host)?;
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let text = serde_json::to_string(&leaf).map_err(|e| TlsError::Cert(e.to_string()))?;
+        write_private(&path, &text)?;
+        Ok((leaf, true))
+    }
+
+    /// Deletes the kept leaf of `host` (its route is gone).
+    pub fn forget_leaf(&self, host: &str) {
+        let _ = std::fs::remove_file(self.dir.join("leaves").join(format!("{host}.json")));
     }
 }
 
@@ -390,5 +437,30 @@ mod tests {
             "a leaf is only good for its own host"
         );
         assert!(leaf.not_after - OffsetDateTime::now_utc().unix_timestamp() <= LEAF_DAYS * 86400);
+    }
+
+    #[test]
+    fn a_kept_leaf_is_reused_until_it_nears_expiry_then_renewed() {
+        let home = tempfile::tempdir().unwrap();
+        let ca = LocalCa::load_or_create(home.path()).unwrap();
+        let window = Duration::days(RENEW_WITHIN_DAYS);
+        let (first, issued) = ca.leaf("main.shop.localhost", window).unwrap();
+        assert!(issued, "no leaf yet: one is issued");
+        let (again, issued) = ca.leaf("main.shop.localhost", window).unwrap();
+        assert!(!issued, "a fresh leaf is reused");
+        assert_eq!(again.chain_pem, first.chain_pem);
+        let mode = std::fs::metadata(home.path().join("ca/leaves/main.shop.localhost.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "a kept leaf's key is private");
+        // A window longer than the leaf lives: it is always due.
+        let (renewed, issued) = ca
+            .leaf("main.shop.localhost", Duration::days(LEAF_DAYS + 1))
+            .unwrap();
+        assert!(issued, "a leaf close to expiry is renewed");
+        assert_ne!(renewed.key_pem, first.key_pem, "with a new key");
+        let (other, _) = ca.leaf("feature-x.shop.localhost", window).unwrap();
+        assert_ne!(other.chain_pem, renewed.chain_pem, "one leaf per host");
     }
 }

@@ -33,6 +33,9 @@ pub struct PreviewStatus {
     pub view: PreviewView,
     /// Its transitions, oldest first.
     pub transitions: Vec<Transition>,
+    /// Requests the gateway has seen for it since the gateway started
+    /// (`None` when the gateway does not run or has seen none).
+    pub traffic: Option<crate::gateway::Traffic>,
 }
 
 impl Engine {
@@ -58,10 +61,22 @@ impl Engine {
         let record = self.find_preview(r)?;
         let transitions = self.store().transitions(&record.id)?;
         let services = self.services_of(&record).await;
+        let traffic = self.traffic_of(&record.id).await;
         Ok(PreviewStatus {
             view: PreviewView { record, services },
             transitions,
+            traffic,
         })
+    }
+
+    /// The gateway's request counts for one preview (`GET /stats`).
+    async fn traffic_of(&self, id: &str) -> Option<crate::gateway::Traffic> {
+        let docker = self.docker().await.ok()?;
+        let settings = self.gateway_settings().ok()?;
+        let g = crate::gateway::attach(docker, self.home().root(), &settings)
+            .await
+            .ok()??;
+        g.stats().await.ok()?.previews.get(id).copied()
     }
 
     async fn services_of(&self, rec: &PreviewRecord) -> Vec<ServiceStatus> {

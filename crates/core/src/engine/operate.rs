@@ -29,12 +29,18 @@ impl Engine {
     /// # Errors
     /// No such preview, busy, or Docker failed.
     pub async fn stop(&self, r: &PreviewRef) -> Result<PreviewRecord> {
+        self.stop_as(r, "stop").await
+    }
+
+    /// [`Engine::stop`], logged with `trigger` (`auto-suspend` when serve does it).
+    pub(super) async fn stop_as(&self, r: &PreviewRef, trigger: &str) -> Result<PreviewRecord> {
         let rec = self.find_preview(r)?;
-        let span = tracing::info_span!("stop", preview = %rec.id);
+        let span = tracing::info_span!("stop", preview = %rec.id, trigger);
         async {
             self.take_lease(&rec.id, "stop").await?;
-            let res = self.stop_held(&rec).await;
+            let res = self.stop_held(&rec, trigger).await;
             let _ = self.store().release_lease(&rec.id);
+            self.flush_routes().await;
             res?;
             self.find_preview(&PreviewRef::Id(rec.id.clone()))
         }
@@ -42,18 +48,18 @@ impl Engine {
         .await
     }
 
-    async fn stop_held(&self, rec: &PreviewRecord) -> Result<()> {
+    async fn stop_held(&self, rec: &PreviewRecord, trigger: &str) -> Result<()> {
         let rec = self.find_preview(&PreviewRef::Id(rec.id.clone()))?;
         if rec.state == State::Stopped {
             return Ok(());
         }
-        self.transition(&rec.id, State::Stopping, "stop", "")?;
+        self.transition(&rec.id, State::Stopping, trigger, "")?;
         self.store().set_preview_desired(&rec.id, "stopped")?;
         let docker = self.docker().await?;
         match apply::stop(docker, &rec.project).await {
-            Ok(_) => self.transition(&rec.id, State::Stopped, "stop", ""),
+            Ok(_) => self.transition(&rec.id, State::Stopped, trigger, ""),
             Err(e) => {
-                let _ = self.transition(&rec.id, State::Failed, "stop", &e.to_string());
+                let _ = self.transition(&rec.id, State::Failed, trigger, &e.to_string());
                 Err(e.into())
             }
         }
@@ -76,6 +82,7 @@ impl Engine {
             self.take_lease(&rec.id, "start").await?;
             let res = self.start_held(&rec).await;
             let _ = self.store().release_lease(&rec.id);
+            self.flush_routes().await;
             res?;
             self.find_preview(&PreviewRef::Id(rec.id.clone()))
         }
@@ -157,6 +164,7 @@ impl Engine {
             self.take_lease(&rec.id, "down").await?;
             let res = self.down_held(&rec, opts).await;
             let _ = self.store().release_lease(&rec.id);
+            self.flush_routes().await;
             res
         }
         .instrument(span)

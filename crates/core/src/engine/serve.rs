@@ -1,6 +1,7 @@
 //! The engine's long-lived duties: live service status from Docker's events,
-//! a periodic full resync, branch following, and gateway upkeep. The desktop
-//! app runs this while it is open; `branchyard serve` runs it headless.
+//! a periodic full resync, branch following, gateway upkeep (routes,
+//! certificate renewal), wake on request and auto-suspend. The desktop app
+//! runs this while it is open; `branchyard serve` runs it headless.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,8 @@ use crate::watch::{RefChange, RefWatcher};
 
 /// How often everything is re-read from Docker, to heal missed events.
 const RESYNC_EVERY: Duration = Duration::from_secs(30);
+/// How often idle previews are looked for (auto-suspend times are seconds or more).
+const IDLE_EVERY: Duration = Duration::from_secs(1);
 
 /// Last status sent per (preview, service), so only changes go out.
 type Seen = HashMap<(String, String), ServiceStatus>;
@@ -33,8 +36,22 @@ impl Engine {
     /// # Errors
     /// When Docker is unreachable at start.
     pub async fn serve(&self, cancel: CancellationToken) -> Result<()> {
+        // Held while serving: route pushes from any process set `wake` on
+        // stopped previews only while someone is here to wake them.
+        let lock = self.hold_serve_lock()?;
         self.recover_interrupted().await?;
         self.heal_gateway().await?;
+        let started_ms = crate::store::now_ms();
+        let (gw_tx, mut gw_rx) = mpsc::unbounded_channel();
+        let follow_cancel = cancel.child_token();
+        let follower = {
+            let engine = self.clone();
+            let c = follow_cancel.clone();
+            tokio::spawn(async move { engine.follow_gateway(gw_tx, c).await })
+        };
+        let _stop_follower = follow_cancel.drop_guard();
+        let mut activity = super::suspend::Activity::default();
+        let mut idle_tick = tokio::time::interval(IDLE_EVERY);
         let (ref_tx, mut ref_rx) = mpsc::unbounded_channel();
         let watcher = RefWatcher::new(ref_tx)?;
         self.watch_repos(&watcher);
@@ -57,14 +74,51 @@ impl Engine {
                 Some(RefChange { repo }) = ref_rx.recv() => {
                     self.on_refs_changed(&repo).await;
                 }
+                Some(ev) = gw_rx.recv() => {
+                    self.on_gateway_event(ev, &mut activity).await;
+                }
+                _ = idle_tick.tick() => {
+                    self.suspend_idle(&activity, started_ms).await;
+                }
                 _ = tick.tick() => {
                     self.resync(&mut seen).await;
                     self.watch_repos(&watcher);
                     self.check_all_branches().await;
+                    self.renew_leaves().await;
                 }
             }
         }
+        follower.abort();
+        drop(lock);
+        // Nobody wakes stopped previews now: their routes say so.
+        if let Ok(previews) = self.store().previews() {
+            for p in previews.iter().filter(|p| p.state == State::Stopped) {
+                self.routes_changed(&p.id);
+            }
+        }
+        self.flush_routes().await;
         Ok(())
+    }
+
+    /// Takes the serve lock; a second `serve` on one home is refused.
+    fn hold_serve_lock(&self) -> Result<std::fs::File> {
+        let path = self.serve_lock_path();
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| crate::error::Error::Internal(format!("{}: {e}", path.display())))?;
+        match f.try_lock() {
+            Ok(()) => Ok(f),
+            Err(std::fs::TryLockError::WouldBlock) => Err(crate::error::Error::Busy(
+                "another `branchyard serve` (or the desktop app) already runs on this home; stop it first".into(),
+            )),
+            Err(std::fs::TryLockError::Error(e)) => Err(crate::error::Error::Internal(format!(
+                "{}: {e}",
+                path.display()
+            ))),
+        }
     }
 
     /// Follows Docker's events for previews only (what `status --follow` needs
@@ -86,11 +140,11 @@ impl Engine {
         }
     }
 
-    /// Starts the gateway if needed and pushes every preview's routes to it.
+    /// Starts the gateway if needed and pushes every preview's routes to it
+    /// (with `wake` now that serve runs, and certificates renewed as due).
     async fn heal_gateway(&self) -> Result<()> {
         let gateway = self.gateway().await?;
         let docker = self.docker().await?;
-        let mut hosts = Vec::new();
         for p in self.store().previews()? {
             if p.urls.is_empty() {
                 continue;
@@ -98,17 +152,8 @@ impl Engine {
             let _ = gateway
                 .connect_network(docker, &format!("{}_default", p.project))
                 .await;
-            hosts.extend(p.urls.iter().map(|u| u.host.clone()));
         }
-        // The gateway's own table keeps the upstreams; drop only routes no preview owns.
-        let live: Vec<_> = gateway
-            .routes()
-            .await?
-            .into_iter()
-            .filter(|r| hosts.contains(&r.host))
-            .collect();
-        gateway.replace_routes(&live).await?;
-        Ok(())
+        self.heal_routes().await
     }
 
     /// Re-reads one preview's containers and publishes what changed.

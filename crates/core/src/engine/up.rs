@@ -14,7 +14,6 @@ use crate::compose::apply::{self, Progress, UpOptions as ApplyOptions};
 use crate::docker::PreviewLabels;
 use crate::error::{Error, Result};
 use crate::events::{Event, ServiceState, Step, StepStatus};
-use crate::gateway::Route;
 use crate::git;
 use crate::lifecycle::State;
 use crate::preview_config::{self, ResolveInput, Resolved};
@@ -62,6 +61,7 @@ impl Engine {
             self.take_lease(&id, "up").await?;
             let result = self.run_up(&start, opts).await;
             let _ = self.store().release_lease(&id);
+            self.flush_routes().await;
             result
         }
         .instrument(span)
@@ -130,10 +130,14 @@ impl Engine {
             trigger: t.trigger,
             detail: t.detail,
         });
+        self.routes_changed(id);
         Ok(())
     }
 
     fn step(&self, id: &str, step: Step, status: StepStatus, detail: impl Into<String>) {
+        if status == StepStatus::Started {
+            self.note_step(id, step.as_str());
+        }
         self.emit(Event::Step {
             preview: id.to_string(),
             step,
@@ -237,6 +241,8 @@ impl Engine {
             StepStatus::Done,
             format!("{} services", resolved.project.services.len()),
         );
+        // The hosts are known: the gateway shows the status page from now on.
+        self.plan_routes(rec, &resolved)?;
 
         // Resources, build, start, health: compose apply.
         let docker = self.docker().await?;
@@ -299,7 +305,7 @@ impl Engine {
                 .join(" "),
         );
         if let Some(path) = &resolved.health.path {
-            self.wait_http_health(id, &urls, path, resolved.health.timeout_secs)
+            self.wait_http_health(id, &rec.project, &resolved, path)
                 .await?;
         }
         self.store().set_preview_urls(id, &urls)?;
@@ -339,18 +345,27 @@ impl Engine {
         Ok(blocking(move || preview_config::resolve(&input)).await??)
     }
 
-    /// How URLs look: `http://host[:port]` with the gateway's HTTP port.
+    /// How URLs look: `http://host[:port]` with the gateway's HTTP port, or
+    /// `https://host[:port]` when URLs are https.
     pub(super) async fn url_base(&self) -> preview_config::UrlBase {
-        let port = match self.gateway_settings() {
-            Ok(s) => {
-                let g = self.inner.gateway.lock().await;
-                g.as_ref().map(|g| g.http_port()).unwrap_or(s.http_port)
-            }
-            Err(_) => 80,
+        let Ok(s) = self.gateway_settings() else {
+            return preview_config::UrlBase {
+                scheme: "http".into(),
+                port: None,
+            };
+        };
+        let g = self.inner.gateway.lock().await;
+        let https = match g.as_ref() {
+            Some(g) => g.https_port().filter(|_| g.https_urls()),
+            None => s.https_port.filter(|_| s.https_urls),
+        };
+        let (scheme, port, default) = match https {
+            Some(p) => ("https", p, 443),
+            None => ("http", g.as_ref().map(|g| g.http_port()).unwrap_or(s.http_port), 80),
         };
         preview_config::UrlBase {
-            scheme: "http".into(),
-            port: (port != 80).then_some(port),
+            scheme: scheme.into(),
+            port: (port != default).then_some(port),
         }
     }
 
@@ -402,16 +417,9 @@ impl Engine {
         gateway.connect_network(docker, &network).await?;
         let hosts: Vec<String> = resolved.routes.iter().map(|r| r.host.clone()).collect();
         saga.record(Undo::RemoveRoutes { hosts })?;
+        self.push_routes_now(&rec.id).await?;
         let mut urls = Vec::new();
         for r in &resolved.routes {
-            let route = Route {
-                host: r.host.clone(),
-                upstream: format!("{}-{}-1:{}", rec.project, r.service, r.port),
-                preview: rec.id.clone(),
-                repo: rec.repo.clone(),
-                branch: rec.branch.clone(),
-            };
-            gateway.put_route(&route).await?;
             urls.push(Urls {
                 service: r.service.clone(),
                 host: r.host.clone(),
@@ -464,22 +472,27 @@ impl Engine {
         }
     }
 
-    /// Waits until `GET <path>` through the gateway answers below 500.
+    /// Waits until `GET <path>` on the first routed service answers below
+    /// 500, asked of the container directly: the gateway shows the starting
+    /// page, not the app, until the preview is ready.
     async fn wait_http_health(
         &self,
         id: &str,
-        urls: &[Urls],
+        project: &str,
+        resolved: &Resolved,
         path: &str,
-        timeout_secs: u64,
     ) -> Result<()> {
-        let Some(first) = urls.first() else {
+        let Some(first) = resolved.routes.first() else {
             return Ok(());
         };
+        let timeout_secs = resolved.health.timeout_secs;
         self.step(id, Step::Health, StepStatus::Started, format!("GET {path}"));
-        let gateway = self.gateway().await?;
+        let docker = self.docker().await?;
+        let container = format!("{project}-{}-1", first.service);
+        let network = format!("{project}_default");
         let deadline = Instant::now() + std::time::Duration::from_secs(timeout_secs);
         loop {
-            match gateway.probe(&first.host, path).await {
+            match super::health::probe(docker, &container, &network, first.port, path).await {
                 Ok(status) if status < 500 => {
                     self.step(
                         id,
@@ -493,7 +506,7 @@ impl Engine {
                     if Instant::now() > deadline {
                         let why = match other {
                             Ok(s) => format!("answered {s}"),
-                            Err(e) => e.to_string(),
+                            Err(e) => e,
                         };
                         return Err(Error::Start {
                             message: format!(

@@ -84,6 +84,30 @@ impl AdminClient {
         }
     }
 
+    /// Opens `GET path` and returns the body as it streams (for `/events`).
+    pub(super) async fn stream(
+        &self,
+        path: &str,
+    ) -> Result<hyper::body::Incoming, GatewayError> {
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(format!("{}{path}", self.base))
+            .header("authorization", format!("Bearer {}", self.token))
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| GatewayError::Admin(e.to_string()))?;
+        let resp = tokio::time::timeout(Duration::from_secs(10), self.client.request(req))
+            .await
+            .map_err(|_| GatewayError::Admin(format!("{path}: no answer within 10 s")))?
+            .map_err(|e| GatewayError::Admin(format!("{path}: {e}")))?;
+        if !resp.status().is_success() {
+            return Err(GatewayError::Admin(format!(
+                "{path} answered {}",
+                resp.status()
+            )));
+        }
+        Ok(resp.into_body())
+    }
+
     pub(super) async fn health(&self) -> Result<GatewayHealth, GatewayError> {
         let text = self.ok(Method::GET, "/healthz", None).await?;
         serde_json::from_str(&text).map_err(|e| GatewayError::Admin(format!("/healthz: {e}")))

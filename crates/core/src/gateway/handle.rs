@@ -4,10 +4,13 @@
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
+use http_body_util::BodyExt;
 use hyper::Method;
+use tokio::sync::mpsc;
 
 use super::admin::{AdminClient, GatewayHealth};
-use super::{network, GatewayError, Route};
+use super::container::Published;
+use super::{network, GatewayConfig, GatewayError, GatewayEvent, GatewaySettings, Route, Stats};
 
 /// How long a started gateway may take to answer `/healthz`.
 const HEALTHY_WITHIN: Duration = Duration::from_secs(15);
@@ -17,8 +20,12 @@ const HEALTHY_WITHIN: Duration = Duration::from_secs(15);
 pub struct Gateway {
     name: String,
     http_port: u16,
+    https_port: Option<u16>,
     admin_port: u16,
     fell_back: Option<u16>,
+    fell_back_https: Option<u16>,
+    https_urls: bool,
+    lan: bool,
     admin: AdminClient,
 }
 
@@ -28,8 +35,11 @@ impl std::fmt::Debug for Gateway {
         f.debug_struct("Gateway")
             .field("name", &self.name)
             .field("http_port", &self.http_port)
+            .field("https_port", &self.https_port)
             .field("admin_port", &self.admin_port)
             .field("fell_back", &self.fell_back)
+            .field("fell_back_https", &self.fell_back_https)
+            .field("lan", &self.lan)
             .finish()
     }
 }
@@ -37,18 +47,41 @@ impl std::fmt::Debug for Gateway {
 impl Gateway {
     pub(super) fn new(
         name: &str,
-        http_port: u16,
-        admin_port: u16,
-        wanted_http: u16,
+        p: Published,
+        settings: &GatewaySettings,
         admin: AdminClient,
     ) -> Self {
         Gateway {
             name: name.to_string(),
-            http_port,
-            admin_port,
-            fell_back: (http_port != wanted_http).then_some(http_port),
+            http_port: p.http,
+            https_port: p.https,
+            admin_port: p.admin,
+            fell_back: (p.http != settings.http_port).then_some(p.http),
+            fell_back_https: p.https.filter(|h| Some(*h) != settings.https_port),
+            https_urls: settings.https_urls && p.https.is_some(),
+            lan: p.lan,
             admin,
         }
+    }
+
+    /// The HTTPS port, when HTTPS is on.
+    pub fn https_port(&self) -> Option<u16> {
+        self.https_port
+    }
+
+    /// The HTTPS port used instead of the wanted one, when that was taken.
+    pub fn fell_back_https(&self) -> Option<u16> {
+        self.fell_back_https
+    }
+
+    /// Whether HTTP and HTTPS are published on every interface.
+    pub fn lan(&self) -> bool {
+        self.lan
+    }
+
+    /// Whether preview URLs are https.
+    pub fn https_urls(&self) -> bool {
+        self.https_urls
     }
 
     /// The HTTP port on 127.0.0.1.
@@ -71,13 +104,90 @@ impl Gateway {
         &self.name
     }
 
-    /// `http://host[:port]`, the port left out when it is 80.
+    /// `http://host[:port]` (or `https://` when URLs are https), the port
+    /// left out when it is the scheme's default.
     pub fn url_for(&self, host: &str) -> String {
+        match self.https_port.filter(|_| self.https_urls) {
+            Some(443) => format!("https://{host}"),
+            Some(p) => format!("https://{host}:{p}"),
+            None if self.http_port == 80 => format!("http://{host}"),
+            None => format!("http://{host}:{}", self.http_port),
+        }
+    }
+
+    /// `http://host[:port]` whatever the URL scheme (for probes and links).
+    pub fn http_url_for(&self, host: &str) -> String {
         if self.http_port == 80 {
             format!("http://{host}")
         } else {
             format!("http://{host}:{}", self.http_port)
         }
+    }
+
+    /// Sets the gateway's config (`PUT /config`).
+    ///
+    /// # Errors
+    /// When the admin API refuses.
+    pub async fn put_config(&self, config: &GatewayConfig) -> Result<(), GatewayError> {
+        let body =
+            serde_json::to_string(config).map_err(|e| GatewayError::Admin(e.to_string()))?;
+        self.admin
+            .ok(Method::PUT, "/config", Some(body))
+            .await
+            .map(|_| ())
+    }
+
+    /// [`Self::put_config`], a failure only logged: a gateway that cannot take
+    /// it still serves routes.
+    pub(super) async fn push_config(&self, config: &GatewayConfig) {
+        if let Err(e) = self.put_config(config).await {
+            tracing::warn!(error = %e, "the gateway did not take its config");
+        }
+    }
+
+    /// Request counts per preview (`GET /stats`).
+    ///
+    /// # Errors
+    /// When the admin API refuses or answers something else.
+    pub async fn stats(&self) -> Result<Stats, GatewayError> {
+        let text = self.admin.ok(Method::GET, "/stats", None).await?;
+        serde_json::from_str(&text).map_err(|e| GatewayError::Admin(format!("/stats: {e}")))
+    }
+
+    /// Follows `GET /events`, sending each event to `tx`, until the stream
+    /// ends or `tx` is closed.
+    ///
+    /// # Errors
+    /// When the stream cannot be opened or breaks (the gateway restarted).
+    pub async fn follow_events(
+        &self,
+        tx: &mpsc::UnboundedSender<GatewayEvent>,
+    ) -> Result<(), GatewayError> {
+        let mut body = self.admin.stream("/events").await?;
+        let mut buf = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| GatewayError::Admin(format!("/events: {e}")))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            buf.extend_from_slice(&data);
+            while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=nl).collect();
+                let line = String::from_utf8_lossy(&line);
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match serde_json::from_str::<GatewayEvent>(line.trim()) {
+                    Ok(ev) => {
+                        if tx.send(ev).is_err() {
+                            return Ok(());
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, %line, "unreadable gateway event"),
+                }
+            }
+        }
+        Err(GatewayError::Admin("/events: the stream ended".into()))
     }
 
     /// Waits until `/healthz` answers.

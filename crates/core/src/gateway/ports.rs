@@ -1,4 +1,4 @@
-//! Ports on 127.0.0.1: the wanted one when free, else the first free fallback.
+//! Ports on the host: the wanted one when free, else the first free fallback.
 
 use std::net::TcpListener;
 
@@ -7,6 +7,11 @@ use super::GatewayError;
 /// Fallbacks for the HTTP port: 8080, then 8081..=8099.
 pub(super) fn http_fallbacks() -> impl Iterator<Item = u16> {
     std::iter::once(8080).chain(8081..8100)
+}
+
+/// Fallbacks for the HTTPS port: 8443, then 8444..=8463.
+pub(super) fn https_fallbacks() -> impl Iterator<Item = u16> {
+    std::iter::once(8443).chain(8444..8464)
 }
 
 /// The admin port when none is set.
@@ -19,7 +24,12 @@ pub(super) fn admin_fallbacks() -> impl Iterator<Item = u16> {
 
 /// Whether nothing listens on `127.0.0.1:port` (we could bind it).
 pub(super) fn free(port: u16) -> bool {
-    TcpListener::bind(("127.0.0.1", port)).is_ok()
+    free_on("127.0.0.1", port)
+}
+
+/// Whether `ip:port` could be bound (`0.0.0.0` for every interface).
+pub(super) fn free_on(ip: &str, port: u16) -> bool {
+    TcpListener::bind((ip, port)).is_ok()
 }
 
 /// `wanted` if free, else the first free of `fallbacks`.
@@ -30,17 +40,32 @@ pub(super) fn pick(
     wanted: u16,
     fallbacks: impl IntoIterator<Item = u16>,
 ) -> Result<u16, GatewayError> {
+    pick_on("127.0.0.1", "http_port", wanted, fallbacks)
+}
+
+/// [`pick`] on `ip`; `key` names the setting in the error.
+///
+/// # Errors
+/// [`GatewayError::NoPort`] naming every port tried.
+pub(super) fn pick_on(
+    ip: &str,
+    key: &str,
+    wanted: u16,
+    fallbacks: impl IntoIterator<Item = u16>,
+) -> Result<u16, GatewayError> {
     let mut tried = vec![wanted];
-    if free(wanted) {
+    if free_on(ip, wanted) {
         return Ok(wanted);
     }
     for p in fallbacks {
         tried.push(p);
-        if free(p) {
+        if free_on(ip, p) {
             return Ok(p);
         }
     }
     Err(GatewayError::NoPort {
+        ip: ip.to_string(),
+        key: key.to_string(),
         tried: tried
             .iter()
             .map(u16::to_string)
