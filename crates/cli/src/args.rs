@@ -186,6 +186,10 @@ pub enum RepoCmd {
         /// Only mark previews outdated when their branch moves.
         #[arg(long)]
         no_auto_update: bool,
+        /// Suspend a preview after this long without a request (`30m`, `3s`,
+        /// `off`); `serve` does it, and a request wakes it again.
+        #[arg(long, value_name = "IDLE")]
+        auto_suspend: Option<String>,
     },
 }
 
@@ -194,7 +198,8 @@ pub enum RepoCmd {
 pub enum SettingsCmd {
     /// Show settings.
     Get,
-    /// Change a setting (gateway.http_port, gateway.admin_port).
+    /// Change a setting: gateway.http_port, gateway.https_port, gateway.admin_port,
+    /// gateway.https (auto|on|off), gateway.redirect_https (on|off), gateway.lan (on|off).
     Set {
         /// Setting name.
         key: String,

@@ -172,6 +172,15 @@ pub fn status(s: &PreviewStatus, json: bool) -> Result<()> {
                 .unwrap_or_default()
         );
     }
+    match &s.traffic {
+        Some(t) => println!(
+            "traffic: {} request{}, last at {}",
+            t.requests,
+            if t.requests == 1 { "" } else { "s" },
+            time_of(t.last_request_ms)
+        ),
+        None => println!("traffic: no request since the gateway started"),
+    }
     println!("transitions:");
     for t in &s.transitions {
         transition_line(t.at, t.from, t.to, &t.trigger, &t.detail);
@@ -424,8 +433,31 @@ pub fn settings(s: &GatewaySettings, json: bool) -> Result<()> {
     if json {
         return json_out(s);
     }
+    let on = |b: bool| if b { "on" } else { "off" };
     println!("gateway.http_port = {}", s.http_port);
+    match s.https_port {
+        Some(p) => println!("gateway.https_port = {p}"),
+        None => println!("gateway.https = off"),
+    }
+    println!(
+        "  (preview URLs are {})",
+        if s.https_urls { "https" } else { "http" }
+    );
+    println!("gateway.redirect_https = {}", on(s.redirect_https));
+    println!("gateway.lan = {}", on(s.lan));
     println!("gateway.admin_port = {}", s.admin_port);
+    Ok(())
+}
+
+/// A changed setting and what the user should know about it.
+pub fn setting_changed(key: &str, value: &str, notes: &[String], json: bool) -> Result<()> {
+    if json {
+        return json_out(&serde_json::json!({ "ok": true, "key": key, "value": value, "notes": notes }));
+    }
+    println!("{key} = {value}");
+    for n in notes {
+        eprintln!("warning: {n}");
+    }
     Ok(())
 }
 

@@ -168,8 +168,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             print::settings(&s, json)?;
         }
         Command::Settings(SettingsCmd::Set { key, value }) => {
-            engine.set_setting(&key, &value)?;
-            print::done(&format!("{key} = {value}"), json)?;
+            let notes = engine.change_setting(&key, &value).await?;
+            print::setting_changed(&key, &value, &notes, json)?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -196,9 +196,27 @@ async fn repo(engine: &Engine, cmd: RepoCmd, json: bool) -> Result<()> {
             name,
             auto_update,
             no_auto_update,
+            auto_suspend,
         } => {
-            if auto_update == no_auto_update {
-                bail!("say --auto-update or --no-auto-update");
+            if auto_update && no_auto_update || (!auto_update && !no_auto_update && auto_suspend.is_none()) {
+                bail!("say --auto-update, --no-auto-update or --auto-suspend <IDLE>");
+            }
+            if let Some(idle) = auto_suspend {
+                let secs = branchyard_core::engine::settings::parse_idle(&idle)?;
+                engine.set_auto_suspend(&name, secs)?;
+                let msg = match secs {
+                    Some(s) => format!(
+                        "{name}: previews are suspended after {} without a request (by `branchyard serve` or the app); a request wakes them",
+                        branchyard_core::engine::settings::format_idle(s)
+                    ),
+                    None => format!("{name}: auto-suspend off"),
+                };
+                if !auto_update && !no_auto_update {
+                    return print::done(&msg, json);
+                }
+                if !json {
+                    println!("{msg}");
+                }
             }
             print::repos(&[engine.set_auto_update(&name, auto_update)?], json)?;
         }

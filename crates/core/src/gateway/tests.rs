@@ -177,6 +177,9 @@ async fn a_test_gateway_routes_to_a_container_and_keeps_its_routes_across_a_rest
                 (crate::reconcile::HOME.to_string(), format!("coretest-{id}")),
             ]
             .into(),
+            // HTTPS is the e2e tests' business; this one needs no port for it.
+            https_port: None,
+            ..GatewaySettings::default()
         },
         upstream_net: format!("bytest-gateway-{id}_default"),
         web: format!("bytest-gateway-{id}-web"),
@@ -278,6 +281,7 @@ async fn scenario(docker: Docker, settings: GatewaySettings, upstream_net: Strin
         preview: "web.coretest".into(),
         repo: "coretest".into(),
         branch: "main".into(),
+        ..Route::default()
     };
     gw.put_route(&route).await.unwrap();
     assert_eq!(
