@@ -10,13 +10,17 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::error::GatewayError;
+use crate::events::{self, Events};
 use crate::proxy::{full, Body};
 use crate::routes::{Route, RouteTable};
+use crate::settings::{Settings, SettingsStore};
 
 /// Admin API state.
 #[derive(Clone)]
 pub struct Admin {
     table: RouteTable,
+    settings: SettingsStore,
+    events: Events,
     token: String,
 }
 
@@ -46,9 +50,14 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 impl Admin {
-    /// An admin API over `table` guarded by `token`.
-    pub fn new(table: RouteTable, token: String) -> Self {
-        Admin { table, token }
+    /// An admin API over `table` and `settings`, streaming `events`, guarded by `token`.
+    pub fn new(table: RouteTable, settings: SettingsStore, events: Events, token: String) -> Self {
+        Admin {
+            table,
+            settings,
+            events,
+            token,
+        }
     }
 
     /// Handles one admin request; failures become JSON `{"error": …}` answers
@@ -67,7 +76,7 @@ impl Admin {
         let path = req.uri().path().to_string();
         let method = req.method().clone();
         if path == "/healthz" {
-            let n = self.table.snapshot().len();
+            let n = self.table.snapshot().hosts.len();
             return Ok(reply(
                 StatusCode::OK,
                 serde_json::json!({ "ok": true, "routes": n }).to_string(),
@@ -89,8 +98,42 @@ impl Admin {
         let body = read_body(req).await?;
         let done = || reply(StatusCode::OK, "{}");
         match (&method, path.as_str(), host) {
+            (&Method::GET, "/events", _) => {
+                use futures_util::StreamExt;
+                let stream = self
+                    .events
+                    .stream()
+                    .map(|line| Ok::<_, hyper::Error>(hyper::body::Frame::data(line)));
+                let mut r = Response::new(BodyExt::boxed(http_body_util::StreamBody::new(stream)));
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-ndjson"),
+                );
+                r.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                Ok(r)
+            }
+            (&Method::GET, "/stats", _) => Ok(reply(
+                StatusCode::OK,
+                events::stats(&self.table).to_string(),
+            )),
+            (&Method::GET, "/config", _) => Ok(reply(
+                StatusCode::OK,
+                serde_json::to_string(&*self.settings.get())
+                    .map_err(|e| GatewayError::BadRoute(e.to_string()))?,
+            )),
+            (&Method::PUT, "/config", _) => {
+                let next: Settings = serde_json::from_slice(&body).map_err(|e| {
+                    GatewayError::BadRoute(format!(
+                        "PUT /config takes {{\"redirect_https\":bool,\"wake_timeout_ms\":n}}: {e}"
+                    ))
+                })?;
+                self.settings.set(next)?;
+                Ok(done())
+            }
             (&Method::GET, "/routes", _) => {
-                let list: Vec<Route> = self.table.snapshot().values().cloned().collect();
+                let snap = self.table.snapshot();
+                let list: Vec<&Route> = snap.sorted();
                 let text = serde_json::to_string(&list)
                     .map_err(|e| GatewayError::BadRoute(e.to_string()))?;
                 Ok(reply(StatusCode::OK, text))

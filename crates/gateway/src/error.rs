@@ -37,12 +37,58 @@ pub enum GatewayError {
     #[error("admin request body too large: {0}")]
     TooLarge(String),
     /// An admin path or method the API does not have.
-    #[error("no admin endpoint {method} {path}: the API has GET/PUT /routes, PUT/DELETE /routes/<host>, GET /healthz")]
+    #[error("no admin endpoint {method} {path}: the API has GET/PUT /routes, PUT/DELETE /routes/<host>, GET/PUT /config, GET /events, GET /stats, GET /healthz")]
     NoEndpoint {
         /// The method asked for.
         method: String,
         /// The path asked for.
         path: String,
+    },
+    /// The preview is on its way (or going away): the page reloads itself.
+    #[error("preview {preview} is {state}{}: this page reloads itself and opens the app once it is ready", step.as_deref().map(|s| format!(" ({s})")).unwrap_or_default())]
+    NotReady {
+        /// Preview id.
+        preview: String,
+        /// Its lifecycle state.
+        state: String,
+        /// The current step, when the engine sent one.
+        step: Option<String>,
+    },
+    /// The preview failed to come up.
+    #[error("preview {preview} failed: {reason}; fix it and run `branchyard up` again, or see `branchyard logs`")]
+    Failed {
+        /// Preview id.
+        preview: String,
+        /// What the engine said went wrong.
+        reason: String,
+    },
+    /// The preview is stopped and is not woken by requests.
+    #[error("preview {preview} is stopped: start it with `branchyard up {repo} {branch}` or from the app")]
+    Stopped {
+        /// Preview id.
+        preview: String,
+        /// Its repository.
+        repo: String,
+        /// Its branch.
+        branch: String,
+    },
+    /// A woken preview did not turn ready within the wake timeout.
+    #[error("preview {preview} was woken but is not ready after {waited_ms} ms: see `branchyard status` and `branchyard logs`")]
+    WakeTimeout {
+        /// Preview id.
+        preview: String,
+        /// How long the request was held.
+        waited_ms: u64,
+    },
+    /// An HTTPS request whose Host is not the name its connection was opened for.
+    #[error(
+        "this HTTPS connection was opened for {sni}, not {host}: open https://{host}/ directly"
+    )]
+    Misdirected {
+        /// The SNI of the connection.
+        sni: String,
+        /// The Host asked for.
+        host: String,
     },
     /// The route table could not be saved; the change was not applied.
     #[error("cannot save the route table to {path}: {cause} (the change was not applied)")]
@@ -67,6 +113,12 @@ impl GatewayError {
             GatewayError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::NoEndpoint { .. } => StatusCode::NOT_FOUND,
             GatewayError::Persist { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            GatewayError::NotReady { .. } | GatewayError::Stopped { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            GatewayError::Failed { .. } => StatusCode::BAD_GATEWAY,
+            GatewayError::WakeTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            GatewayError::Misdirected { .. } => StatusCode::MISDIRECTED_REQUEST,
         }
     }
 }
@@ -106,6 +158,43 @@ mod tests {
                     cause: "read-only".into(),
                 },
                 500,
+            ),
+            (
+                GatewayError::NotReady {
+                    preview: "p".into(),
+                    state: "starting".into(),
+                    step: None,
+                },
+                503,
+            ),
+            (
+                GatewayError::Failed {
+                    preview: "p".into(),
+                    reason: "exit 1".into(),
+                },
+                502,
+            ),
+            (
+                GatewayError::Stopped {
+                    preview: "p".into(),
+                    repo: "r".into(),
+                    branch: "b".into(),
+                },
+                503,
+            ),
+            (
+                GatewayError::WakeTimeout {
+                    preview: "p".into(),
+                    waited_ms: 1,
+                },
+                504,
+            ),
+            (
+                GatewayError::Misdirected {
+                    sni: "a".into(),
+                    host: "b".into(),
+                },
+                421,
             ),
         ];
         for (e, code) in cases {

@@ -1,14 +1,20 @@
 //! Branchyard's gateway: a reverse proxy that routes `<branch>.<repo>.localhost`
-//! to each preview's container by Host header, with an admin API the engine
-//! pushes routes through. It runs inside a `FROM scratch` container.
+//! to each preview's container by Host header, over HTTP and HTTPS (a leaf per
+//! host, chosen by SNI), with status pages for previews that are not serving,
+//! wake on request, and an admin API the engine pushes routes through
+//! (docs/gateway-protocol.md). It runs inside a `FROM scratch` container.
 
 pub mod admin;
 pub mod error;
+pub mod events;
+pub mod forward;
 pub mod pages;
 pub mod proxy;
 pub mod routes;
 pub mod server;
+pub mod settings;
+pub mod tls;
 
 pub use error::GatewayError;
 pub use routes::{Route, RouteTable};
-pub use server::{serve, Config};
+pub use server::{serve, Bound, Config, Limits};

@@ -1,11 +1,42 @@
 //! `branchyard-gateway`: the proxy binary that runs in the gateway container.
 
+use std::time::Duration;
+
 use anyhow::{bail, Context, Result};
-use branchyard_gateway::{serve, Config};
+use branchyard_gateway::{serve, Config, Limits};
 use tokio_util::sync::CancellationToken;
 
 fn env_or(key: &str, default: &str) -> String {
     std::env::var(key).unwrap_or_else(|_| default.to_string())
+}
+
+/// A number from the environment, `default` when unset.
+fn env_num(key: &str, default: u64) -> Result<u64> {
+    match std::env::var(key) {
+        Ok(v) => v
+            .parse()
+            .with_context(|| format!("{key} must be a whole number, not {v:?}")),
+        Err(_) => Ok(default),
+    }
+}
+
+fn limits() -> Result<Limits> {
+    let d = Limits::default();
+    Ok(Limits {
+        header_timeout: Duration::from_millis(env_num(
+            "BRANCHYARD_GATEWAY_HEADER_TIMEOUT_MS",
+            d.header_timeout.as_millis() as u64,
+        )?),
+        idle_timeout: Duration::from_millis(env_num(
+            "BRANCHYARD_GATEWAY_IDLE_TIMEOUT_MS",
+            d.idle_timeout.as_millis() as u64,
+        )?),
+        max_connections: env_num(
+            "BRANCHYARD_GATEWAY_MAX_CONNECTIONS",
+            d.max_connections as u64,
+        )? as usize,
+        ..d
+    })
 }
 
 #[tokio::main]
@@ -24,11 +55,19 @@ async fn main() -> Result<()> {
         admin_listen: env_or("BRANCHYARD_GATEWAY_ADMIN_LISTEN", "0.0.0.0:2019")
             .parse()
             .context("BRANCHYARD_GATEWAY_ADMIN_LISTEN")?,
+        tls_listen: match env_or("BRANCHYARD_GATEWAY_TLS_LISTEN", "0.0.0.0:443").as_str() {
+            "" | "off" => None,
+            a => Some(a.parse().context("BRANCHYARD_GATEWAY_TLS_LISTEN")?),
+        },
         token,
         state_file: Some(env_or("BRANCHYARD_GATEWAY_STATE", "/data/routes.json").into()),
         public_port: std::env::var("BRANCHYARD_GATEWAY_PUBLIC_PORT")
             .ok()
             .and_then(|p| p.parse().ok()),
+        public_tls_port: std::env::var("BRANCHYARD_GATEWAY_PUBLIC_TLS_PORT")
+            .ok()
+            .and_then(|p| p.parse().ok()),
+        limits: limits()?,
     };
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();

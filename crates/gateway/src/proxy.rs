@@ -1,45 +1,26 @@
-//! Forwarding: by Host header to the route's upstream, bodies streamed both
-//! ways, `Upgrade` (WebSocket) connections spliced, X-Forwarded-* set.
+//! Answering a proxied request: by Host to the route, then by the route's
+//! state either forwarded (see [`crate::forward`]) or answered with a page.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
-use hyper::{Request, Response, StatusCode, Uri};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response, StatusCode};
 
 use crate::error::GatewayError;
-use crate::pages;
-use crate::routes::{normalize_host, RouteTable};
+use crate::events::{now_ms, Events};
+use crate::forward::Upstreams;
+use crate::pages::{self, Links, Page};
+use crate::routes::{normalize_host, Live, Phase, RouteTable};
+use crate::settings::SettingsStore;
 
 /// Response body: the upstream's stream, or a page of ours.
 pub type Body = BoxBody<Bytes, hyper::Error>;
-
-/// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-];
-
-/// The proxy's shared state.
-#[derive(Clone)]
-pub struct Proxy {
-    table: RouteTable,
-    client: Client<HttpConnector, Incoming>,
-    /// `:port` to put in links when not on 80.
-    port_suffix: String,
-}
 
 /// A body made of `text`.
 pub fn full(text: impl Into<Bytes>) -> Body {
@@ -48,22 +29,83 @@ pub fn full(text: impl Into<Bytes>) -> Body {
         .boxed()
 }
 
+/// What the gateway knows about one client connection, made once per connection.
+#[derive(Debug)]
+pub struct Conn {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The client's IP as a header value, for X-Forwarded-For.
+    pub peer_ip: HeaderValue,
+    /// `None` on plain HTTP; on HTTPS, the host whose certificate was served
+    /// (`Some(None)` when the fallback was).
+    pub tls: Option<Option<String>>,
+}
+
+impl Conn {
+    /// A connection from `peer`, over TLS when `tls` is given.
+    pub fn new(peer: SocketAddr, tls: Option<Option<String>>) -> Self {
+        let peer_ip = HeaderValue::from_str(&peer.ip().to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        Conn { peer, peer_ip, tls }
+    }
+}
+
+/// The proxy's shared state.
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    table: RouteTable,
+    settings: SettingsStore,
+    events: Events,
+    upstreams: Upstreams,
+    /// `:port` in http links when not 80.
+    http_suffix: String,
+    /// `:port` in https links and redirects when not 443.
+    https_suffix: String,
+}
+
+fn suffix(port: Option<u16>, default: u16) -> String {
+    match port {
+        Some(p) if p != default => format!(":{p}"),
+        _ => String::new(),
+    }
+}
+
+fn html(status: StatusCode, body: String) -> Response<Body> {
+    let mut resp = Response::new(full(body));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn wants_html(req: &Request<Incoming>) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/html"))
+}
+
 impl Proxy {
-    /// A proxy over `table`; `public_port` is the port users reach us on (for links).
-    pub fn new(table: RouteTable, public_port: Option<u16>) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
+    /// A proxy over `table`; the public ports are the ones users reach (for links).
+    pub fn new(
+        table: RouteTable,
+        settings: SettingsStore,
+        events: Events,
+        public_port: Option<u16>,
+        public_tls_port: Option<u16>,
+    ) -> Self {
         Proxy {
             table,
-            client,
-            port_suffix: match public_port {
-                Some(80) | None => String::new(),
-                Some(p) => format!(":{p}"),
-            },
+            settings,
+            events,
+            upstreams: Upstreams::new(),
+            http_suffix: suffix(public_port, 80),
+            https_suffix: suffix(public_tls_port, 443),
         }
     }
 
@@ -71,172 +113,209 @@ impl Proxy {
     pub async fn handle(
         &self,
         req: Request<Incoming>,
-        peer: SocketAddr,
+        conn: &Conn,
     ) -> Result<Response<Body>, Infallible> {
-        Ok(match self.forward(req, peer).await {
+        let https = conn.tls.is_some();
+        Ok(match self.answer(req, conn).await {
             Ok(resp) => resp,
-            Err((e, host)) => self.error_page(&e, host.as_deref()),
+            Err((e, host, live)) => self.error_page(&e, host.as_deref(), live.as_deref(), https),
         })
     }
 
-    fn error_page(&self, e: &GatewayError, host: Option<&str>) -> Response<Body> {
-        let routes: Vec<_> = self.table.snapshot().values().cloned().collect();
-        let bare = matches!(host, Some("localhost" | "127.0.0.1"));
-        let (status, title) = match e {
-            GatewayError::UnknownHost(_) if bare => (StatusCode::OK, "Branchyard".to_string()),
-            _ => (
-                e.status(),
-                format!(
-                    "{} {}",
-                    e.status().as_u16(),
-                    e.status().canonical_reason().unwrap_or("")
-                ),
-            ),
+    fn error_page(
+        &self,
+        e: &GatewayError,
+        host: Option<&str>,
+        live: Option<&Live>,
+        https: bool,
+    ) -> Response<Body> {
+        let links = Links {
+            scheme: if https { "https" } else { "http" },
+            port_suffix: if https {
+                &self.https_suffix
+            } else {
+                &self.http_suffix
+            },
         };
-        let message = if bare {
-            "Previews routed by this gateway:".to_string()
-        } else {
-            e.to_string()
-        };
-        let body = pages::page(&title, &message, &routes, &self.port_suffix);
-        let mut resp = Response::new(full(body));
-        *resp.status_mut() = status;
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
+        let status = e.status();
+        let message = e.to_string();
+        let heading = format!(
+            "{} {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("")
         );
-        resp.headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        let table = self.table.snapshot();
+        let routes = table.sorted();
+        let mut page = Page {
+            title: &heading,
+            message: &message,
+            ..Page::default()
+        };
+        let mut status = status;
+        match e {
+            GatewayError::UnknownHost(_)
+            | GatewayError::NoHost
+            | GatewayError::Misdirected { .. } => {
+                if matches!(host, Some("localhost" | "127.0.0.1"))
+                    && !matches!(e, GatewayError::Misdirected { .. })
+                {
+                    status = StatusCode::OK;
+                    page.title = "Branchyard";
+                    page.message = "Previews routed by this gateway:";
+                }
+                page.previews = Some((&routes, links));
+            }
+            GatewayError::NotReady { .. } => {
+                page.title = "Starting up";
+                page.refresh = true;
+            }
+            GatewayError::Failed { .. } => {
+                page.title = "Preview failed";
+                page.logs = live.map(|l| l.route.logs.as_slice()).unwrap_or(&[]);
+            }
+            _ => {}
+        }
+        let mut resp = html(status, pages::render(&page));
+        if matches!(e, GatewayError::NotReady { .. }) {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         resp
     }
 
-    async fn forward(
+    async fn answer(
         &self,
-        mut req: Request<Incoming>,
-        peer: SocketAddr,
-    ) -> Result<Response<Body>, (GatewayError, Option<String>)> {
-        let raw_host = req
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_string)
-            .or_else(|| req.uri().authority().map(|a| a.to_string()))
-            .ok_or((GatewayError::NoHost, None))?;
-        let host = normalize_host(&raw_host);
-        let route = self
-            .table
-            .lookup(&host)
-            .ok_or_else(|| (GatewayError::UnknownHost(host.clone()), Some(host.clone())))?;
-        let fail = |e: GatewayError| (e, Some(host.clone()));
-
-        let path = req
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/");
-        let uri: Uri = format!("http://{}{}", route.upstream, path)
-            .parse()
-            .map_err(|e| fail(GatewayError::BadRequest(format!("{e}"))))?;
-        let upgrade = upgrade_requested(req.headers());
-        let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
-
-        *req.uri_mut() = uri;
-        let headers = req.headers_mut();
-        strip_hop_by_hop(headers);
-        if let Some(proto) = &upgrade {
-            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-            headers.insert(header::UPGRADE, proto.clone());
-        }
-        append_forwarded(headers, peer, &raw_host);
-
-        let mut resp = self.client.request(req).await.map_err(|e| {
-            fail(GatewayError::Upstream {
-                preview: route.preview.clone(),
-                upstream: route.upstream.clone(),
-                cause: root_cause(&e),
-            })
-        })?;
-
-        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-            if let Some(client_upgrade) = client_upgrade {
-                let upstream_upgrade = hyper::upgrade::on(&mut resp);
-                tokio::spawn(async move {
-                    let (Ok(client), Ok(upstream)) = (client_upgrade.await, upstream_upgrade.await)
-                    else {
-                        return;
+        req: Request<Incoming>,
+        conn: &Conn,
+    ) -> Result<Response<Body>, (GatewayError, Option<String>, Option<Arc<Live>>)> {
+        let host_value = match req.headers().get(header::HOST) {
+            Some(h) => h.clone(),
+            None => req
+                .uri()
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+                .ok_or((GatewayError::NoHost, None, None))?,
+        };
+        let host_str = host_value
+            .to_str()
+            .map_err(|_| (GatewayError::NoHost, None, None))?;
+        let unknown = || {
+            let h = normalize_host(host_str);
+            (GatewayError::UnknownHost(h.clone()), Some(h), None)
+        };
+        let live = self.table.lookup(host_str);
+        if let Some(sni) = &conn.tls {
+            // Over HTTPS only the host the certificate was chosen for is served,
+            // so a shared connection never reaches another preview.
+            match (sni, &live) {
+                (None, _) | (Some(_), None) => return Err(unknown()),
+                (Some(sni), Some(l)) if *sni != l.route.host => {
+                    let e = GatewayError::Misdirected {
+                        sni: sni.clone(),
+                        host: l.route.host.clone(),
                     };
-                    let _ = tokio::io::copy_bidirectional(
-                        &mut TokioIo::new(client),
-                        &mut TokioIo::new(upstream),
-                    )
-                    .await;
+                    return Err((e, None, None));
+                }
+                _ => {}
+            }
+        }
+        let live = live.ok_or_else(unknown)?;
+        live.traffic.hit(now_ms());
+        let fail =
+            |e: GatewayError, l: &Arc<Live>| (e, Some(l.route.host.clone()), Some(l.clone()));
+
+        let settings = self.settings.get();
+        if conn.tls.is_none() && settings.redirect_https && live.cert.is_some() {
+            let path = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
+            let to = format!("https://{}{}{}", live.route.host, self.https_suffix, path);
+            let mut resp = Response::new(full(Bytes::new()));
+            *resp.status_mut() = StatusCode::PERMANENT_REDIRECT;
+            if let Ok(v) = HeaderValue::from_str(&to) {
+                resp.headers_mut().insert(header::LOCATION, v);
+            }
+            return Ok(resp);
+        }
+
+        let live = match live.route.phase() {
+            Phase::Serving => live,
+            Phase::Asleep => {
+                let r = &live.route;
+                if !live.traffic.woken.swap(true, Ordering::AcqRel) {
+                    self.events.wake(&r.preview, &r.host);
+                }
+                if wants_html(&req) {
+                    let e = GatewayError::NotReady {
+                        preview: r.preview.clone(),
+                        state: "waking up".into(),
+                        step: r.step.clone(),
+                    };
+                    return Err(fail(e, &live));
+                }
+                self.hold(&live, settings.wake_timeout())
+                    .await
+                    .map_err(|e| fail(e, &live))?
+            }
+            _ => return Err(fail(not_serving(&live), &live)),
+        };
+        let https = conn.tls.is_some();
+        self.upstreams
+            .forward(req, &live, conn, host_value, https)
+            .await
+            .map_err(|e| fail(e, &live))
+    }
+
+    /// Holds a request for a waking preview until its route turns ready (the
+    /// ready route), fails or stops (that answer), or `timeout` passes.
+    async fn hold(
+        &self,
+        live: &Arc<Live>,
+        timeout: std::time::Duration,
+    ) -> Result<Arc<Live>, GatewayError> {
+        let started = tokio::time::Instant::now();
+        let mut changes = self.table.watch();
+        let host = live.route.host.clone();
+        loop {
+            let now = self
+                .table
+                .lookup(&host)
+                .ok_or_else(|| GatewayError::UnknownHost(host.clone()))?;
+            match now.route.phase() {
+                Phase::Serving => return Ok(now),
+                Phase::Asleep | Phase::Busy => {}
+                _ => return Err(not_serving(&now)),
+            }
+            let waited = tokio::time::timeout_at(started + timeout, changes.changed()).await;
+            if waited.is_err() {
+                return Err(GatewayError::WakeTimeout {
+                    preview: live.route.preview.clone(),
+                    waited_ms: timeout.as_millis() as u64,
                 });
             }
-            let (parts, _) = resp.into_parts();
-            return Ok(Response::from_parts(parts, full(Bytes::new())));
         }
-        strip_hop_by_hop(resp.headers_mut());
-        Ok(resp.map(|b| b.boxed()))
     }
 }
 
-/// The `Upgrade` protocol when the client asks to switch (WebSocket and others).
-fn upgrade_requested(h: &HeaderMap) -> Option<HeaderValue> {
-    let conn_upgrade = h
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| {
-            v.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
-        });
-    if conn_upgrade {
-        h.get(header::UPGRADE).cloned()
-    } else {
-        None
+/// The answer for a route that is not serving.
+fn not_serving(live: &Live) -> GatewayError {
+    let r = &live.route;
+    match r.phase() {
+        Phase::Failed => GatewayError::Failed {
+            preview: r.preview.clone(),
+            reason: r.reason.clone().unwrap_or_else(|| "no reason given".into()),
+        },
+        Phase::Stopped => GatewayError::Stopped {
+            preview: r.preview.clone(),
+            repo: r.repo.clone(),
+            branch: r.branch.clone(),
+        },
+        _ => GatewayError::NotReady {
+            preview: r.preview.clone(),
+            state: r.state_name().to_string(),
+            step: r.step.clone(),
+        },
     }
-}
-
-fn strip_hop_by_hop(h: &mut HeaderMap) {
-    let named: Vec<HeaderName> = h
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| {
-            v.split(',')
-                .map(|t| t.trim().to_ascii_lowercase())
-                .collect::<Vec<_>>()
-        })
-        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
-        .collect();
-    for n in named {
-        h.remove(n);
-    }
-    for n in HOP_BY_HOP {
-        h.remove(n);
-    }
-    h.remove(header::UPGRADE);
-}
-
-fn append_forwarded(h: &mut HeaderMap, peer: SocketAddr, host: &str) {
-    let ip = peer.ip().to_string();
-    let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {ip}"),
-        None => ip,
-    };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        h.insert("x-forwarded-for", v);
-    }
-    h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
-    if let Ok(v) = HeaderValue::from_str(host) {
-        h.insert("x-forwarded-host", v);
-    }
-}
-
-fn root_cause(e: &dyn std::error::Error) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
 }

@@ -6,7 +6,11 @@
 
 mod admin;
 mod binary;
+mod hardening;
 mod routing;
+mod status;
 mod streaming;
 mod support;
+mod tls;
 mod upgrades;
+mod wake;

@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use branchyard_gateway::{serve, Config};
+use branchyard_gateway::{serve, Config, Limits};
 
 /// The admin token every test gateway uses.
 pub const TOKEN: &str = "0123456789abcdef0123456789abcdef";
@@ -103,6 +103,7 @@ pub async fn ws_upstream() -> SocketAddr {
 /// A gateway served in-process; stopped on drop.
 pub struct Gw {
     pub proxy: SocketAddr,
+    pub tls: SocketAddr,
     pub admin: SocketAddr,
     stop: CancellationToken,
 }
@@ -115,18 +116,31 @@ impl Drop for Gw {
 
 /// A gateway on ephemeral loopback ports, its table saved to `state` if given.
 pub async fn gateway(state: Option<std::path::PathBuf>) -> Gw {
+    gateway_with(state, Limits::default()).await
+}
+
+/// [`gateway`] with its own connection limits.
+pub async fn gateway_with(state: Option<std::path::PathBuf>, limits: Limits) -> Gw {
     let stop = CancellationToken::new();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let cfg = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
+        tls_listen: Some("127.0.0.1:0".parse().unwrap()),
         admin_listen: "127.0.0.1:0".parse().unwrap(),
         token: TOKEN.into(),
         state_file: state,
         public_port: None,
+        public_tls_port: None,
+        limits,
     };
     tokio::spawn(serve(cfg, stop.clone(), Some(tx)));
-    let (proxy, admin) = rx.await.unwrap();
-    Gw { proxy, admin, stop }
+    let b = rx.await.unwrap();
+    Gw {
+        proxy: b.http,
+        tls: b.tls.unwrap(),
+        admin: b.admin,
+        stop,
+    }
 }
 
 /// A raw HTTP/1.1 exchange; `(status, whole response text)`.
@@ -174,13 +188,160 @@ pub async fn admin(gw: &Gw, method: &str, path: &str, body: &str) -> (u16, Strin
 
 /// Routes `host` to `upstream` through the admin API.
 pub async fn put_route(gw: &Gw, host: &str, upstream: SocketAddr) {
-    let body = serde_json::json!({ "upstream": upstream.to_string(), "preview": host, "repo": "r", "branch": "b" })
-        .to_string();
-    let (s, t) = admin(gw, "PUT", &format!("/routes/{host}"), &body).await;
+    put_route_json(
+        gw,
+        host,
+        serde_json::json!({ "upstream": upstream.to_string(), "preview": host, "repo": "r", "branch": "b" }),
+    )
+    .await;
+}
+
+/// Pushes `route` for `host` through the admin API.
+pub async fn put_route_json(gw: &Gw, host: &str, route: serde_json::Value) {
+    let (s, t) = admin(gw, "PUT", &format!("/routes/{host}"), &route.to_string()).await;
     assert_eq!(s, 200, "route push: {t}");
 }
 
 /// The body of a raw response text.
 pub fn body_of(text: &str) -> &str {
     text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("")
+}
+
+/// A test CA that signs one leaf per host, and a rustls client that trusts only it.
+pub struct Ca {
+    key: rcgen::KeyPair,
+    params: rcgen::CertificateParams,
+    pub pem: String,
+}
+
+impl Ca {
+    /// A fresh CA.
+    pub fn new() -> Ca {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Branchyard test CA");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let pem = params.self_signed(&key).unwrap().pem();
+        Ca { key, params, pem }
+    }
+
+    /// The route's `tls` object for `host`: leaf then CA, and the leaf's key.
+    pub fn leaf(&self, host: &str) -> serde_json::Value {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let p = rcgen::CertificateParams::new(vec![host.to_string()]).unwrap();
+        let issuer = rcgen::Issuer::from_params(&self.params, &self.key);
+        let cert = p.signed_by(&key, &issuer).unwrap();
+        serde_json::json!({
+            "cert_pem": format!("{}{}", cert.pem(), self.pem),
+            "key_pem": key.serialize_pem(),
+        })
+    }
+
+    /// A client that trusts this CA alone, offering `alpn`.
+    pub fn client(&self, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
+        use rustls_pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(rustls_pki_types::CertificateDer::from_pem_slice(self.pem.as_bytes()).unwrap())
+            .unwrap();
+        let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        tokio_rustls::TlsConnector::from(Arc::new(cfg))
+    }
+}
+
+/// A TLS connection to the gateway's HTTPS listener for `sni`.
+pub async fn tls_connect(
+    gw: &Gw,
+    connector: &tokio_rustls::TlsConnector,
+    sni: &str,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let tcp = TcpStream::connect(gw.tls).await?;
+    let name = rustls_pki_types::ServerName::try_from(sni.to_string()).unwrap();
+    connector.connect(name, tcp).await
+}
+
+/// One HTTP/1.1 request over `s`; the whole response text.
+pub async fn http_over<S>(mut s: S, host: &str, path: &str) -> String
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let req = format!("GET {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out).await;
+    String::from_utf8_lossy(&out).to_string()
+}
+
+/// Reads the admin event stream until a line satisfies `pick` (fails after 5 s).
+pub async fn next_event(
+    lines: &mut (impl futures_util::Stream<Item = serde_json::Value> + Unpin),
+    pick: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            let v = lines.next().await.expect("the event stream ended");
+            if pick(&v) {
+                return v;
+            }
+        }
+    })
+    .await
+    .expect("the awaited event never came")
+}
+
+/// `GET /events` with the token, as a stream of parsed lines.
+pub async fn events(gw: &Gw) -> impl futures_util::Stream<Item = serde_json::Value> + Unpin {
+    let mut s = TcpStream::connect(gw.admin).await.unwrap();
+    let req =
+        format!("GET /events HTTP/1.1\r\nhost: admin\r\nauthorization: Bearer {TOKEN}\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let head = read_head(&mut s).await;
+    let text = String::from_utf8_lossy(&head).to_string();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let (_, rest) = text.split_once("\r\n\r\n").unwrap();
+    // Chunked framing: keep only the JSON lines.
+    let first = rest.to_string();
+    Box::pin(futures_util::stream::unfold(
+        (s, first, Vec::<serde_json::Value>::new()),
+        |(mut s, mut buf, mut ready)| async move {
+            loop {
+                if let Some(v) = ready.pop() {
+                    return Some((v, (s, buf, ready)));
+                }
+                let mut found = Vec::new();
+                while let Some(i) = buf.find('\n') {
+                    let line: String = buf.drain(..=i).collect();
+                    if let Ok(v @ serde_json::Value::Object(_)) =
+                        serde_json::from_str::<serde_json::Value>(line.trim())
+                    {
+                        found.push(v);
+                    }
+                }
+                if !found.is_empty() {
+                    found.reverse();
+                    ready = found;
+                    continue;
+                }
+                let mut chunk = vec![0u8; 4096];
+                let n = s.read(&mut chunk).await.ok()?;
+                if n == 0 {
+                    return None;
+                }
+                buf.push_str(&String::from_utf8_lossy(&chunk[..n]));
+            }
+        },
+    ))
 }

@@ -1,0 +1,214 @@
+//! Forwarding to the upstream: a kept-alive connection pool, bodies and
+//! trailers streamed both ways, `Upgrade` (WebSocket) connections spliced,
+//! gRPC over h2c, hop-by-hop headers dropped and X-Forwarded-* set.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::http::uri::{PathAndQuery, Scheme};
+use hyper::{Request, Response, StatusCode, Uri, Version};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use crate::error::GatewayError;
+use crate::proxy::{full, Body, Conn};
+use crate::routes::Live;
+
+/// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// The clients to upstreams: HTTP/1.1 with a keep-alive pool, and h2c (prior
+/// knowledge) for gRPC.
+#[derive(Debug, Clone)]
+pub struct Upstreams {
+    h1: Client<HttpConnector, Incoming>,
+    h2c: Client<HttpConnector, Incoming>,
+}
+
+impl Default for Upstreams {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Upstreams {
+    /// Both clients, with TCP_NODELAY and a 5 s connect timeout.
+    pub fn new() -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        connector.set_nodelay(true);
+        let h1 = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .set_host(false)
+            .build(connector.clone());
+        let h2c = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .http2_only(true)
+            .build(connector);
+        Upstreams { h1, h2c }
+    }
+
+    /// Sends `req` to `live`'s upstream and returns its answer, streamed.
+    ///
+    /// # Errors
+    /// [`GatewayError::Upstream`] when the upstream cannot be reached or breaks off.
+    pub async fn forward(
+        &self,
+        mut req: Request<Incoming>,
+        live: &Live,
+        conn: &Conn,
+        host: HeaderValue,
+        https: bool,
+    ) -> Result<Response<Body>, GatewayError> {
+        let route = &live.route;
+        let upstream_err = |cause: String| GatewayError::Upstream {
+            preview: route.preview.clone(),
+            upstream: route.upstream.clone(),
+            cause,
+        };
+        let authority = live
+            .authority
+            .clone()
+            .ok_or_else(|| upstream_err("the upstream is not a host:port".into()))?;
+        let grpc = req.version() == Version::HTTP_2
+            && req
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+        let mut parts = req.uri().clone().into_parts();
+        parts.scheme = Some(Scheme::HTTP);
+        parts.authority = Some(authority);
+        if parts.path_and_query.is_none() {
+            parts.path_and_query = Some(PathAndQuery::from_static("/"));
+        }
+        let uri = Uri::from_parts(parts).map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+        let upgrade = upgrade_requested(req.headers());
+        let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
+
+        *req.uri_mut() = uri;
+        let headers = req.headers_mut();
+        let trailers_te = grpc
+            && headers
+                .get(header::TE)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
+        strip_hop_by_hop(headers);
+        if trailers_te {
+            // The one TE value HTTP/2 allows; gRPC servers require it.
+            headers.insert(header::TE, HeaderValue::from_static("trailers"));
+        }
+        if let Some(proto) = &upgrade {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            headers.insert(header::UPGRADE, proto.clone());
+        }
+        if !grpc && !headers.contains_key(header::HOST) {
+            headers.insert(header::HOST, host.clone());
+        }
+        append_forwarded(headers, conn, host, https);
+
+        let sent = if grpc {
+            *req.version_mut() = Version::HTTP_2;
+            self.h2c.request(req).await
+        } else {
+            *req.version_mut() = Version::HTTP_11;
+            self.h1.request(req).await
+        };
+        let mut resp = sent.map_err(|e| upstream_err(root_cause(&e)))?;
+
+        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+            if let Some(client_upgrade) = client_upgrade {
+                let upstream_upgrade = hyper::upgrade::on(&mut resp);
+                tokio::spawn(async move {
+                    let (Ok(client), Ok(upstream)) = (client_upgrade.await, upstream_upgrade.await)
+                    else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(
+                        &mut TokioIo::new(client),
+                        &mut TokioIo::new(upstream),
+                    )
+                    .await;
+                });
+            }
+            let (parts, _) = resp.into_parts();
+            return Ok(Response::from_parts(parts, full(Bytes::new())));
+        }
+        strip_hop_by_hop(resp.headers_mut());
+        Ok(resp.map(|b| b.boxed()))
+    }
+}
+
+/// The `Upgrade` protocol when the client asks to switch (WebSocket and others).
+fn upgrade_requested(h: &HeaderMap) -> Option<HeaderValue> {
+    let conn_upgrade = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+        });
+    if conn_upgrade {
+        h.get(header::UPGRADE).cloned()
+    } else {
+        None
+    }
+}
+
+/// Removes the hop-by-hop headers, those `Connection` names included.
+pub fn strip_hop_by_hop(h: &mut HeaderMap) {
+    if h.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = h
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .collect();
+        for n in named {
+            h.remove(n);
+        }
+    }
+    for n in HOP_BY_HOP {
+        h.remove(n);
+    }
+    h.remove(header::UPGRADE);
+}
+
+fn append_forwarded(h: &mut HeaderMap, conn: &Conn, host: HeaderValue, https: bool) {
+    let xff = match h.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prev) => HeaderValue::from_str(&format!("{prev}, {}", conn.peer.ip())).ok(),
+        None => Some(conn.peer_ip.clone()),
+    };
+    if let Some(v) = xff {
+        h.insert(X_FORWARDED_FOR, v);
+    }
+    h.insert(
+        X_FORWARDED_PROTO,
+        HeaderValue::from_static(if https { "https" } else { "http" }),
+    );
+    h.insert(X_FORWARDED_HOST, host);
+}
+
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}

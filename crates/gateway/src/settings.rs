@@ -1,0 +1,86 @@
+//! Settings the engine changes at run time (`PUT /config`), persisted as
+//! `config.json` beside the route table.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use serde::{Deserialize, Serialize};
+
+use crate::error::GatewayError;
+use crate::routes::persist;
+
+/// The gateway's run-time settings; missing fields keep their defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Plain HTTP requests for a host with TLS get `308` to HTTPS.
+    pub redirect_https: bool,
+    /// How long a request for a waking preview is held before `504`.
+    pub wake_timeout_ms: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            redirect_https: false,
+            wake_timeout_ms: 60_000,
+        }
+    }
+}
+
+impl Settings {
+    /// The wake timeout as a duration.
+    pub fn wake_timeout(&self) -> Duration {
+        Duration::from_millis(self.wake_timeout_ms)
+    }
+}
+
+/// The live settings, read without locks.
+#[derive(Debug, Clone)]
+pub struct SettingsStore {
+    current: Arc<ArcSwap<Settings>>,
+    file: Option<PathBuf>,
+}
+
+impl SettingsStore {
+    /// The settings saved in `file`, defaults when absent or unreadable.
+    pub fn load(file: Option<PathBuf>) -> Self {
+        let saved = file
+            .as_ref()
+            .and_then(|f| std::fs::read(f).ok())
+            .and_then(|b| match serde_json::from_slice::<Settings>(&b) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "config.json is unreadable; using defaults");
+                    None
+                }
+            })
+            .unwrap_or_default();
+        SettingsStore {
+            current: Arc::new(ArcSwap::from_pointee(saved)),
+            file,
+        }
+    }
+
+    /// The current settings.
+    pub fn get(&self) -> Arc<Settings> {
+        self.current.load_full()
+    }
+
+    /// Saves then applies `next`.
+    ///
+    /// # Errors
+    /// [`GatewayError::Persist`] when the file cannot be written (nothing changes).
+    pub fn set(&self, next: Settings) -> Result<(), GatewayError> {
+        if let Some(p) = &self.file {
+            persist(p, &next).map_err(|e| GatewayError::Persist {
+                path: p.display().to_string(),
+                cause: e.to_string(),
+            })?;
+        }
+        self.current.store(Arc::new(next));
+        Ok(())
+    }
+}
