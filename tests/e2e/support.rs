@@ -28,6 +28,14 @@ pub static HTTP_PORT: std::sync::LazyLock<u16> = std::sync::LazyLock::new(|| {
         .unwrap_or(18480)
 });
 
+/// The gateway's HTTPS port in tests; `BRANCHYARD_TEST_HTTPS_PORT` picks another.
+pub static HTTPS_PORT: std::sync::LazyLock<u16> = std::sync::LazyLock::new(|| {
+    std::env::var("BRANCHYARD_TEST_HTTPS_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(18443)
+});
+
 /// The CLI binary, built by `scripts/test` before the tests run.
 pub fn cli_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("BRANCHYARD_BIN") {
@@ -61,13 +69,13 @@ impl Env {
                 home: tempfile::tempdir().expect("temp home"),
                 repos: tempfile::tempdir().expect("temp repos"),
             };
-            let out = env.by(&[
-                "settings",
-                "set",
-                "gateway.http_port",
-                &HTTP_PORT.to_string(),
-            ]);
-            assert!(out.status.success(), "settings set: {}", text(&out));
+            for (key, port) in [
+                ("gateway.http_port", *HTTP_PORT),
+                ("gateway.https_port", *HTTPS_PORT),
+            ] {
+                let out = env.by(&["settings", "set", key, &port.to_string()]);
+                assert!(out.status.success(), "settings set: {}", text(&out));
+            }
             env
         })
     }
