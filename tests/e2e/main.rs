@@ -12,6 +12,7 @@ mod https;
 mod pages;
 mod previews;
 mod safety;
+mod settings;
 mod support;
 mod tls_client;
 mod tour;
