@@ -57,7 +57,15 @@ fn https_previews_verify_against_the_local_ca_each_with_its_own_certificate() {
     let version = curl(
         "main.tlsshop.localhost",
         "/",
-        &["--cacert", ca_arg, "--http2", "-o", "/dev/null", "-w", "%{http_version}"],
+        &[
+            "--cacert",
+            ca_arg,
+            "--http2",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version}",
+        ],
     );
     assert_eq!(version.trim(), "2", "curl --http2 negotiates h2");
 
@@ -68,7 +76,9 @@ fn https_previews_verify_against_the_local_ca_each_with_its_own_certificate() {
         .unwrap();
     rt.block_on(async {
         let host = "ws.main.tlsshop.localhost";
-        let tls = tls_client::connect(&ca, host, &[b"http/1.1"]).await.unwrap();
+        let tls = tls_client::connect(&ca, host, &[b"http/1.1"])
+            .await
+            .unwrap();
         let url = format!("wss://{host}:{}/", *HTTPS_PORT);
         let (mut ws, _) = tokio_tungstenite::client_async(url, tls)
             .await
@@ -87,7 +97,11 @@ fn https_previews_verify_against_the_local_ca_each_with_its_own_certificate() {
     env.ok(&["down", "tlsshop", "main"]);
     env.ok(&["down", "tlsshop", "feature/x"]);
     // Removed: the host has no certificate any more and no page of the app.
-    let after = curl_raw("main.tlsshop.localhost", "/", &["-k", "-w", "\n%{http_code}"]);
+    let after = curl_raw(
+        "main.tlsshop.localhost",
+        "/",
+        &["-k", "-w", "\n%{http_code}"],
+    );
     let out = String::from_utf8_lossy(&after.stdout).to_string();
     assert!(
         out.trim_end().ends_with("404") && !out.contains("branch main"),

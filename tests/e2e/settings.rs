@@ -11,7 +11,14 @@ use crate::support::{get, sh, text, Env, GATEWAY, HTTPS_PORT, HTTP_PORT};
 /// The status and `Location` of a plain HTTP request through the gateway.
 fn head(host: &str) -> (u16, String) {
     let out = Command::new("curl")
-        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "-H"])
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+            "-H",
+        ])
         .arg(format!("Host: {host}"))
         .arg(format!("http://127.0.0.1:{}/page", *HTTP_PORT))
         .output()
@@ -66,7 +73,9 @@ fn the_https_redirect_and_lan_sharing_apply_to_the_running_gateway() {
         "HTTP and HTTPS on every interface:\n{ports}"
     );
     assert!(
-        ports.lines().any(|l| l.starts_with("2019") && l.contains("127.0.0.1:")),
+        ports
+            .lines()
+            .any(|l| l.starts_with("2019") && l.contains("127.0.0.1:")),
         "the admin API stays on 127.0.0.1:\n{ports}"
     );
     assert_eq!(

@@ -16,7 +16,9 @@ use crate::support::{text, HTTPS_PORT};
 pub fn config(ca_path: &Path, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca_path).expect("read the CA") {
-        roots.add(cert.expect("a CA certificate")).expect("add the CA");
+        roots
+            .add(cert.expect("a CA certificate"))
+            .expect("add the CA");
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut c = rustls::ClientConfig::builder_with_provider(provider)
@@ -79,7 +81,11 @@ pub fn get(ca_path: &Path, host: &str, path: &str) -> Result<(u16, String), Stri
 /// 127.0.0.1), with `args`; stdout, panicking when curl fails.
 pub fn curl(host: &str, path: &str, args: &[&str]) -> String {
     let out = curl_raw(host, path, args);
-    assert!(out.status.success(), "curl {args:?} failed:\n{}", text(&out));
+    assert!(
+        out.status.success(),
+        "curl {args:?} failed:\n{}",
+        text(&out)
+    );
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 

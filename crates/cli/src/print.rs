@@ -452,7 +452,9 @@ pub fn settings(s: &GatewaySettings, json: bool) -> Result<()> {
 /// A changed setting and what the user should know about it.
 pub fn setting_changed(key: &str, value: &str, notes: &[String], json: bool) -> Result<()> {
     if json {
-        return json_out(&serde_json::json!({ "ok": true, "key": key, "value": value, "notes": notes }));
+        return json_out(
+            &serde_json::json!({ "ok": true, "key": key, "value": value, "notes": notes }),
+        );
     }
     println!("{key} = {value}");
     for n in notes {

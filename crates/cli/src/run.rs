@@ -198,7 +198,9 @@ async fn repo(engine: &Engine, cmd: RepoCmd, json: bool) -> Result<()> {
             no_auto_update,
             auto_suspend,
         } => {
-            if auto_update && no_auto_update || (!auto_update && !no_auto_update && auto_suspend.is_none()) {
+            if auto_update && no_auto_update
+                || (!auto_update && !no_auto_update && auto_suspend.is_none())
+            {
                 bail!("say --auto-update, --no-auto-update or --auto-suspend <IDLE>");
             }
             if let Some(idle) = auto_suspend {

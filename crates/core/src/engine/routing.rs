@@ -440,11 +440,14 @@ mod tests {
     fn a_failed_route_keeps_the_reason_and_the_last_lines_of_this_run() {
         let (_h, e) = engine();
         let s = e.store();
-        s.transition("main.shop", State::Preparing, "up", "").unwrap();
+        s.transition("main.shop", State::Preparing, "up", "")
+            .unwrap();
         s.log_note("main.shop", State::Preparing, "logs", "old run\nline")
             .unwrap();
-        s.transition("main.shop", State::Failed, "up", "first").unwrap();
-        s.transition("main.shop", State::Preparing, "up", "").unwrap();
+        s.transition("main.shop", State::Failed, "up", "first")
+            .unwrap();
+        s.transition("main.shop", State::Preparing, "up", "")
+            .unwrap();
         s.log_note(
             "main.shop",
             State::Preparing,
@@ -485,7 +488,8 @@ mod tests {
         lock.lock().unwrap();
         assert!(put(e.snapshot("main.shop"))[0].wake, "serve runs: wake");
         drop(lock);
-        s.transition("main.shop", State::Removing, "down", "").unwrap();
+        s.transition("main.shop", State::Removing, "down", "")
+            .unwrap();
         s.transition("main.shop", State::Gone, "down", "").unwrap();
         match e.snapshot("main.shop") {
             Some(Job::Delete(h)) => assert_eq!(h, vec!["main.shop.localhost"]),
@@ -499,7 +503,10 @@ mod tests {
         let (_h, e) = engine();
         let r = e.with_tls(e.planned_routes("main.shop")).unwrap();
         let tls = r[0].tls.as_ref().unwrap();
-        assert!(tls.cert_pem.ends_with(e.ca().unwrap().cert_pem()), "leaf then CA");
+        assert!(
+            tls.cert_pem.ends_with(e.ca().unwrap().cert_pem()),
+            "leaf then CA"
+        );
         assert!(tls.key_pem.contains("BEGIN PRIVATE KEY"), "PKCS#8");
         e.set_setting("gateway.https", "off").unwrap();
         let r = e.with_tls(e.planned_routes("main.shop")).unwrap();

@@ -66,7 +66,9 @@ pub fn validate(key: &str, value: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::Invalid(format!("{key} must be {what}, not {value:?}")))
+        Err(Error::Invalid(format!(
+            "{key} must be {what}, not {value:?}"
+        )))
     }
 }
 
@@ -246,7 +248,9 @@ impl Engine {
     /// No such repo.
     pub fn set_auto_suspend(&self, repo: &str, idle_secs: Option<u64>) -> Result<()> {
         self.repo(repo)?;
-        let v = idle_secs.map(|s| s.to_string()).unwrap_or_else(|| "0".into());
+        let v = idle_secs
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "0".into());
         Ok(self.store().set_setting(&auto_suspend_key(repo), &v)?)
     }
 
@@ -289,7 +293,10 @@ mod tests {
         let e = validate("gateway.lan", "maybe").unwrap_err().to_string();
         assert!(e.contains("on or off"), "{e}");
         let e = validate("gateway.nope", "1").unwrap_err().to_string();
-        assert!(e.contains("gateway.redirect_https"), "lists the known ones: {e}");
+        assert!(
+            e.contains("gateway.redirect_https"),
+            "lists the known ones: {e}"
+        );
     }
 
     #[test]

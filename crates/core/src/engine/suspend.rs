@@ -37,7 +37,9 @@ pub(super) fn idle_due(now_ms: i64, last_ms: i64, idle_secs: u64) -> bool {
 
 /// Marks `id` busy; `false` when it already was.
 fn claim(busy: &Arc<Mutex<HashSet<String>>>, id: &str) -> bool {
-    busy.lock().map(|mut b| b.insert(id.to_string())).unwrap_or(false)
+    busy.lock()
+        .map(|mut b| b.insert(id.to_string()))
+        .unwrap_or(false)
 }
 
 fn release(busy: &Arc<Mutex<HashSet<String>>>, id: &str) {
@@ -188,7 +190,10 @@ mod tests {
     fn a_preview_is_woken_or_suspended_by_one_task_at_a_time() {
         let busy = Arc::new(Mutex::new(HashSet::new()));
         assert!(claim(&busy, "main.shop"));
-        assert!(!claim(&busy, "main.shop"), "a second wake waits for the first");
+        assert!(
+            !claim(&busy, "main.shop"),
+            "a second wake waits for the first"
+        );
         release(&busy, "main.shop");
         assert!(claim(&busy, "main.shop"));
     }

@@ -361,7 +361,11 @@ impl Engine {
         };
         let (scheme, port, default) = match https {
             Some(p) => ("https", p, 443),
-            None => ("http", g.as_ref().map(|g| g.http_port()).unwrap_or(s.http_port), 80),
+            None => (
+                "http",
+                g.as_ref().map(|g| g.http_port()).unwrap_or(s.http_port),
+                80,
+            ),
         };
         preview_config::UrlBase {
             scheme: scheme.into(),

@@ -85,10 +85,7 @@ impl AdminClient {
     }
 
     /// Opens `GET path` and returns the body as it streams (for `/events`).
-    pub(super) async fn stream(
-        &self,
-        path: &str,
-    ) -> Result<hyper::body::Incoming, GatewayError> {
+    pub(super) async fn stream(&self, path: &str) -> Result<hyper::body::Incoming, GatewayError> {
         let req = Request::builder()
             .method(Method::GET)
             .uri(format!("{}{path}", self.base))

@@ -46,7 +46,9 @@ pub(super) struct Published {
 fn publish_label(p: &Published) -> String {
     format!(
         "https={};lan={}",
-        p.https.map(|h| h.to_string()).unwrap_or_else(|| "none".into()),
+        p.https
+            .map(|h| h.to_string())
+            .unwrap_or_else(|| "none".into()),
         u8::from(p.lan)
     )
 }
@@ -213,7 +215,8 @@ async fn ensure_once(
                         }
                     };
                 if started {
-                    let gw = Gateway::new(name, p, settings, AdminClient::new(p.admin, token.clone()));
+                    let gw =
+                        Gateway::new(name, p, settings, AdminClient::new(p.admin, token.clone()));
                     gw.wait_healthy().await?;
                     gw.push_config(&settings.config()).await;
                     return Ok(gw);
@@ -236,7 +239,12 @@ async fn ensure_once(
     let http = ports::pick_on(ip, "http_port", settings.http_port, ports::http_fallbacks())?;
     let https = match settings.https_port {
         None => None,
-        Some(p) => Some(ports::pick_on(ip, "https_port", p, ports::https_fallbacks())?),
+        Some(p) => Some(ports::pick_on(
+            ip,
+            "https_port",
+            p,
+            ports::https_fallbacks(),
+        )?),
     };
     let admin = match settings.admin_port {
         0 => ports::pick(ports::ADMIN_DEFAULT, ports::admin_fallbacks())?,
@@ -272,7 +280,8 @@ fn keeps(settings: &GatewaySettings, p: &Published, running: bool) -> bool {
     // On the wanted port, or on a fallback while someone else holds the wanted
     // one (ours holds it while running, so test "taken" only otherwise).
     let http_ok = p.http == settings.http_port
-        || (ports::http_fallbacks().any(|f| f == p.http) && !ports::free_on(ip, settings.http_port));
+        || (ports::http_fallbacks().any(|f| f == p.http)
+            && !ports::free_on(ip, settings.http_port));
     let https_ok = match (settings.https_port, p.https) {
         (None, None) => true,
         (Some(w), Some(h)) => {
@@ -415,8 +424,15 @@ mod tests {
             lan: true,
         };
         assert_eq!(parse_published("8080:2019", &publish_label(&p)), Some(p));
-        let off = Published { https: None, lan: false, ..p };
-        assert_eq!(parse_published("8080:2019", &publish_label(&off)), Some(off));
+        let off = Published {
+            https: None,
+            lan: false,
+            ..p
+        };
+        assert_eq!(
+            parse_published("8080:2019", &publish_label(&off)),
+            Some(off)
+        );
         assert_eq!(
             parse_published("8080:2019", ""),
             None,
@@ -447,7 +463,14 @@ mod tests {
             "turning HTTPS on recreates it"
         );
         assert!(
-            !keeps(&settings, &Published { https: Some(18_994), ..p }, true),
+            !keeps(
+                &settings,
+                &Published {
+                    https: Some(18_994),
+                    ..p
+                },
+                true
+            ),
             "another HTTPS port (not a fallback) recreates it"
         );
     }

@@ -129,8 +129,7 @@ impl Gateway {
     /// # Errors
     /// When the admin API refuses.
     pub async fn put_config(&self, config: &GatewayConfig) -> Result<(), GatewayError> {
-        let body =
-            serde_json::to_string(config).map_err(|e| GatewayError::Admin(e.to_string()))?;
+        let body = serde_json::to_string(config).map_err(|e| GatewayError::Admin(e.to_string()))?;
         self.admin
             .ok(Method::PUT, "/config", Some(body))
             .await
@@ -295,5 +294,49 @@ impl Gateway {
         network: &str,
     ) -> Result<(), GatewayError> {
         network::disconnect(docker, &self.name, network).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gateway(https: Option<u16>, https_urls: bool, http: u16) -> Gateway {
+        let settings = GatewaySettings {
+            http_port: http,
+            https_port: https,
+            https_urls,
+            ..GatewaySettings::default()
+        };
+        let p = Published {
+            http,
+            https,
+            admin: 2019,
+            lan: false,
+        };
+        Gateway::new("g", p, &settings, AdminClient::new(2019, String::new()))
+    }
+
+    #[test]
+    fn urls_are_https_only_when_https_is_served_and_shown() {
+        let host = "main.shop.localhost";
+        assert_eq!(
+            gateway(Some(443), true, 80).url_for(host),
+            "https://main.shop.localhost"
+        );
+        assert_eq!(
+            gateway(Some(8443), true, 80).url_for(host),
+            "https://main.shop.localhost:8443"
+        );
+        assert_eq!(
+            gateway(Some(443), false, 8080).url_for(host),
+            "http://main.shop.localhost:8080",
+            "served but the CA is not trusted: http"
+        );
+        assert_eq!(
+            gateway(None, true, 80).url_for(host),
+            "http://main.shop.localhost",
+            "HTTPS off: http whatever was asked"
+        );
     }
 }

@@ -95,7 +95,9 @@ mod tests {
         let parse = |s: &str| serde_json::from_str::<GatewayEvent>(s).unwrap();
         assert_eq!(parse(r#"{"type":"hello"}"#), GatewayEvent::Hello);
         assert_eq!(
-            parse(r#"{"type":"wake","preview":"main.shop","host":"main.shop.localhost","at_ms":5}"#),
+            parse(
+                r#"{"type":"wake","preview":"main.shop","host":"main.shop.localhost","at_ms":5}"#
+            ),
             GatewayEvent::Wake {
                 preview: "main.shop".into(),
                 host: "main.shop.localhost".into(),
