@@ -2,12 +2,13 @@
 //! gateway's events: a request for a stopped preview starts it and is answered
 //! by the app; a preview with no request for its repo's idle time is suspended.
 
+use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::fixture::{httpd_dockerfile, repo};
-use crate::support::{eventually, get, preview, Env};
+use crate::support::{eventually, get, preview, sh, Env, GATEWAY};
 
 /// One `serve` per home at a time: tests that need one take turns.
 static SERVE_TURN: Mutex<()> = Mutex::new(());
@@ -18,10 +19,13 @@ pub struct Serve(Child);
 impl Serve {
     /// Starts `serve` on `env` and waits until it holds its lock.
     pub fn start(env: &Env) -> Serve {
+        // Its log stays in the test home, for a failure's post-mortem.
+        let log = std::fs::File::create(env.home.path().join("serve.log")).unwrap();
         let child = env
             .cmd(&["serve"])
+            .env("RUST_LOG", "info")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap();
         // Its startup pushes every route with `wake` on; give it that moment.
@@ -67,12 +71,18 @@ fn a_request_wakes_a_stopped_preview_and_is_answered_by_the_app() {
     );
 
     let serve = Serve::start(env);
-    // A non-HTML request is held until the preview is ready, then forwarded.
+    // A non-HTML request is held until the preview is ready, then forwarded:
+    // a stopped preview answers 200 only through a wake. (Until serve has
+    // pushed `wake` on, requests get the stopped page; a loaded machine may
+    // take a few seconds for that.)
     let t = Instant::now();
-    let (status, body) = get("main.sleepy.localhost", "/");
+    let body = eventually(Duration::from_secs(60), "the woken app's answer", || {
+        let (status, body) = get("main.sleepy.localhost", "/");
+        (status == 200).then_some(body)
+    });
     assert_eq!(
-        (status, body.trim()),
-        (200, "awake"),
+        body.trim(),
+        "awake",
         "the held request gets the app's answer (after {:?})",
         t.elapsed()
     );
@@ -90,6 +100,22 @@ fn a_request_wakes_a_stopped_preview_and_is_answered_by_the_app() {
     );
     let human = env.ok(&["status", "sleepy", "main"]);
     assert!(human.contains("traffic: "), "{human}");
+
+    // A restarted gateway: serve reconnects to its events and wakes again.
+    sh(Path::new("/"), &format!("docker restart -t 1 {}", *GATEWAY));
+    eventually(Duration::from_secs(20), "the gateway back", || {
+        (get("main.sleepy.localhost", "/").0 == 200).then_some(())
+    });
+    env.ok(&["stop", "sleepy", "main"]);
+    let body = eventually(Duration::from_secs(60), "a wake after the restart", || {
+        let (status, body) = get("main.sleepy.localhost", "/");
+        (status == 200).then_some(body)
+    });
+    assert_eq!(
+        body.trim(),
+        "awake",
+        "woken through the reconnected event stream"
+    );
     drop(serve);
 
     env.ok(&["down", "sleepy", "main"]);

@@ -184,11 +184,18 @@ impl Engine {
                 .await
             {
                 Ok(Some(g)) => match g.health().await {
-                    Ok(h) => Ok(format!(
-                        "healthy, HTTP on 127.0.0.1:{} ({} routes)",
-                        g.http_port(),
-                        h.routes
-                    )),
+                    Ok(h) => {
+                        let ip = if g.lan() { "0.0.0.0" } else { "127.0.0.1" };
+                        let https = g
+                            .https_port()
+                            .map(|p| format!(", HTTPS on {ip}:{p}"))
+                            .unwrap_or_default();
+                        Ok(format!(
+                            "healthy, HTTP on {ip}:{}{https} ({} routes)",
+                            g.http_port(),
+                            h.routes
+                        ))
+                    }
                     Err(e) => Err(format!("not answering: {e}")),
                 },
                 Ok(None) => Err(
