@@ -51,6 +51,8 @@ git init -q -b main . && git add -A && git -c user.name=b -c user.email=b@b comm
 sleep 2
 
 now() { date +%s.%N; }
+# b - a in seconds, with a leading zero (bc leaves it out, and JSON needs it).
+since() { echo "$2 - $1" | bc | awk '{printf "%.4f", $1}'; }
 status() { curl -s -o /dev/null -w '%{http_code}' --max-time 70 -H 'Host: main.bench.localhost' "http://127.0.0.1:$HTTP_PORT/"; }
 
 declare -a PEER START WAKE
@@ -58,15 +60,15 @@ for r in $(seq 1 "$ROUNDS"); do
   "$BY" stop bench main >/dev/null
   t0=$(now); "$BY" start bench main >/dev/null; t1=$(now)
   until [ "$(status)" = 200 ]; do sleep 0.005; done; t2=$(now)
-  START+=("$(echo "$t1 - $t0" | bc)"); PEER+=("$(echo "$t2 - $t0" | bc)")
+  START+=("$(since "$t0" "$t1")"); PEER+=("$(since "$t0" "$t2")")
 
   "$BY" stop bench main >/dev/null
   t0=$(now); code=$(status); t1=$(now)
   [ "$code" = 200 ] || { echo "round $r: the woken request answered $code" >&2; tail -20 "$WORK/serve.log" >&2; exit 1; }
-  WAKE+=("$(echo "$t1 - $t0" | bc)")
+  WAKE+=("$(since "$t0" "$t1")")
 done
 
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2)? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {printf "%.4f", (NR%2)? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 p=$(median "${PEER[@]}"); s=$(median "${START[@]}"); w=$(median "${WAKE[@]}")
 overhead_ms=$(echo "($w - $p) * 1000" | bc | awk '{printf "%.0f", $1}')
 cat > "$OUT/gateway-engine.json" <<JSON
