@@ -485,7 +485,7 @@ mod tests {
         assert_eq!(r[0].state.as_deref(), Some("stopped"));
         assert!(!r[0].wake, "nobody follows wake events: no wake");
         let lock = std::fs::File::create(e.serve_lock_path()).unwrap();
-        lock.lock().unwrap();
+        lock.lock_shared().unwrap();
         assert!(put(e.snapshot("main.shop"))[0].wake, "serve runs: wake");
         drop(lock);
         s.transition("main.shop", State::Removing, "down", "")

@@ -37,7 +37,7 @@ impl Engine {
     /// When Docker is unreachable at start.
     pub async fn serve(&self, cancel: CancellationToken) -> Result<()> {
         // Held while serving: route pushes from any process set `wake` on
-        // stopped previews only while someone is here to wake them.
+        // stopped previews only while some serve is here to wake them.
         let lock = self.hold_serve_lock()?;
         self.recover_interrupted().await?;
         self.heal_gateway().await?;
@@ -100,25 +100,21 @@ impl Engine {
         Ok(())
     }
 
-    /// Takes the serve lock; a second `serve` on one home is refused.
+    /// Takes the serve lock, shared: several serves (the app and the CLI)
+    /// may run at once; route pushes only ask whether any does.
     fn hold_serve_lock(&self) -> Result<std::fs::File> {
         let path = self.serve_lock_path();
+        let err =
+            |e: std::io::Error| crate::error::Error::Internal(format!("{}: {e}", path.display()));
         let f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|e| crate::error::Error::Internal(format!("{}: {e}", path.display())))?;
-        match f.try_lock() {
-            Ok(()) => Ok(f),
-            Err(std::fs::TryLockError::WouldBlock) => Err(crate::error::Error::Busy(
-                "another `branchyard serve` (or the desktop app) already runs on this home; stop it first".into(),
-            )),
-            Err(std::fs::TryLockError::Error(e)) => Err(crate::error::Error::Internal(format!(
-                "{}: {e}",
-                path.display()
-            ))),
-        }
+            .map_err(err)?;
+        // Blocks only while another process's probe holds it for an instant.
+        f.lock_shared().map_err(err)?;
+        Ok(f)
     }
 
     /// Follows Docker's events for previews only (what `status --follow` needs
