@@ -28,10 +28,11 @@ ensure_docker
 
 log "building the gateway (host and musl) and the bench upstream, release"
 cargo build -q -p branchyard-gateway --release --bin branchyard-gateway --example bench-upstream
-cargo build -q -p branchyard-gateway --release --target "$MUSL_TARGET" --bin branchyard-gateway
+cargo build -q -p branchyard-gateway --release --target "$MUSL_TARGET" --bin branchyard-gateway --example bench-upstream
 GW_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/branchyard-gateway"
 UP_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/bench-upstream"
 MUSL_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/$MUSL_TARGET/release/branchyard-gateway"
+MUSL_UP_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/$MUSL_TARGET/release/examples/bench-upstream"
 OUT="${CARGO_TARGET_DIR:-$ROOT/target}/bench"
 mkdir -p "$OUT"
 
@@ -39,12 +40,16 @@ WORK=$(mktemp -d)
 TOKEN=benchbenchbenchbenchbenchbench00
 NAME=branchyard-gateway-bench-$$
 IMAGE=branchyard-gateway-bench:$$
+UP_NAME=branchyard-bench-upstream-$$
+UP_IMAGE=branchyard-bench-upstream:$$
+NET=branchyard-bench-$$
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  docker rm -f "$NAME" >/dev/null 2>&1 || true
-  docker rmi "$IMAGE" >/dev/null 2>&1 || true
+  docker rm -f "$NAME" "$UP_NAME" >/dev/null 2>&1 || true
+  docker network rm "$NET" >/dev/null 2>&1 || true
+  docker rmi "$IMAGE" "$UP_IMAGE" >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -70,10 +75,6 @@ openssl x509 -req -in "$WORK/leaf.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" 
 cat "$WORK/leaf.pem" "$WORK/ca.pem" > "$WORK/chain.pem"
 
 "$UP_BIN" serve "127.0.0.1:$UP" 2>/dev/null & PIDS+=($!)
-# The container reaches the upstream through the bridge's gateway address.
-BRIDGE=$(docker network inspect bridge -f '{{(index .IPAM.Config 0).Gateway}}')
-"$UP_BIN" serve "$BRIDGE:$UP" 2>/dev/null & PIDS+=($!)
-
 route_json() { # host upstream [tls]
   if [ "${3:-}" = tls ]; then
     jq -n --arg h "$1" --arg u "$2" --rawfile c "$WORK/chain.pem" --rawfile k "$WORK/leaf.key" \
@@ -97,16 +98,24 @@ PIDS+=("$GW_PID")
 wait_port "$GWA"
 push_routes "$GWA" "127.0.0.1:$UP"
 
+# As the engine runs it: FROM scratch, HTTP published on 127.0.0.1, the upstream
+# (the same program, static too) a container on a network the gateway joins.
 log "branchyard-gateway in its container (FROM scratch, as the engine builds it)"
-mkdir -p "$WORK/img" && cp "$MUSL_BIN" "$WORK/img/branchyard-gateway"
+mkdir -p "$WORK/img" "$WORK/upimg"
+cp "$MUSL_BIN" "$WORK/img/branchyard-gateway"
 printf 'FROM scratch\nCOPY branchyard-gateway /branchyard-gateway\nEXPOSE 80 443 2019\nLABEL dev.branchyard.test=1\nENTRYPOINT ["/branchyard-gateway"]\n' > "$WORK/img/Dockerfile"
-docker build -q -t "$IMAGE" "$WORK/img" >/dev/null
-docker run -d --name "$NAME" --label dev.branchyard.test=1 -e BRANCHYARD_GATEWAY_TOKEN=$TOKEN \
+cp "$MUSL_UP_BIN" "$WORK/upimg/bench-upstream"
+printf 'FROM scratch\nCOPY bench-upstream /bench-upstream\nLABEL dev.branchyard.test=1\nENTRYPOINT ["/bench-upstream", "serve", "0.0.0.0:8080"]\n' > "$WORK/upimg/Dockerfile"
+docker build -q -t "$IMAGE" "$WORK/img" >/dev/null 2>&1
+docker build -q -t "$UP_IMAGE" "$WORK/upimg" >/dev/null 2>&1
+docker network create --label dev.branchyard.test=1 "$NET" >/dev/null
+docker run -d --name "$UP_NAME" --label dev.branchyard.test=1 --network "$NET" "$UP_IMAGE" >/dev/null
+docker run -d --name "$NAME" --label dev.branchyard.test=1 --network "$NET" -e BRANCHYARD_GATEWAY_TOKEN=$TOKEN \
   -e BRANCHYARD_GATEWAY_STATE=/tmp/routes.json -p "127.0.0.1:$CGW:80" -p "127.0.0.1:$CGWA:2019" \
   "$IMAGE" >/dev/null
 wait_port "$CGWA"
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$CGWA/healthz" >/dev/null && break; sleep 0.05; done
-push_routes "$CGWA" "$BRIDGE:$UP"
+push_routes "$CGWA" "$UP_NAME:8080"
 
 log "nginx ($(nproc) workers, upstream keepalive)"
 mkdir -p "$WORK/nginx"

@@ -55,8 +55,9 @@ async fn exchange(addr: &str, req: &str) -> Result<u16> {
 }
 
 async fn push(admin: &str, token: &str, proxy: &str, host: &str, upstream: &str) -> Result<()> {
-    let body = serde_json::json!({"upstream": upstream, "preview": host, "repo": "bench", "branch": host})
-        .to_string();
+    let body =
+        serde_json::json!({"upstream": upstream, "preview": host, "repo": "bench", "branch": host})
+            .to_string();
     let put = format!(
         "PUT /routes/{host} HTTP/1.1\r\nhost: admin\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
@@ -82,11 +83,18 @@ async fn push(admin: &str, token: &str, proxy: &str, host: &str, upstream: &str)
 #[tokio::main]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["serve", addr] => serve(addr.parse().context("address")?).await,
         ["push", admin, token, proxy, host, upstream] => {
             push(admin, token, proxy, host, upstream).await
         }
-        _ => bail!("usage: bench-upstream serve <addr> | push <admin> <token> <proxy> <host> <upstream>"),
+        _ => bail!(
+            "usage: bench-upstream serve <addr> | push <admin> <token> <proxy> <host> <upstream>"
+        ),
     }
 }

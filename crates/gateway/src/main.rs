@@ -39,7 +39,8 @@ fn limits() -> Result<Limits> {
     })
 }
 
-#[tokio::main]
+// Worker threads beyond this one run their own runtimes (see `serve`).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -68,6 +69,7 @@ async fn main() -> Result<()> {
             .ok()
             .and_then(|p| p.parse().ok()),
         limits: limits()?,
+        workers: env_num("BRANCHYARD_GATEWAY_WORKERS", 0)? as usize,
     };
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
