@@ -6,6 +6,10 @@ use anyhow::{bail, Context, Result};
 use branchyard_gateway::{serve, Config, Limits};
 use tokio_util::sync::CancellationToken;
 
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn env_or(key: &str, default: &str) -> String {
     std::env::var(key).unwrap_or_else(|_| default.to_string())
 }
