@@ -25,7 +25,7 @@ use crate::tls;
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Headers must arrive within this of the connection (or of the previous
-    /// request on a kept-alive one); also bounds the TLS handshake.
+    /// request on a kept-alive one); also bounds the TLS handshake. Zero: no limit.
     pub header_timeout: Duration,
     /// A quiet HTTP/2 connection is pinged after this and closed when the
     /// ping goes unanswered (HTTP/1.1 idle gaps fall under `header_timeout`).
@@ -304,7 +304,7 @@ async fn accept_loop<F, Fut>(
 fn h1_builder(limits: &Limits) -> http1::Builder {
     let mut b = http1::Builder::new();
     b.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
+        .header_read_timeout(Some(limits.header_timeout).filter(|d| !d.is_zero()))
         .max_headers(limits.max_headers)
         .max_header_size(limits.max_header_bytes);
     b
@@ -332,7 +332,10 @@ async fn serve_tls(
     proxy: Arc<Proxy>,
     limits: &Limits,
 ) {
-    let tls = match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await {
+    let handshake = Some(limits.header_timeout)
+        .filter(|d| !d.is_zero())
+        .unwrap_or(Duration::from_secs(3600));
+    let tls = match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -355,7 +358,7 @@ async fn serve_tls(
     b.timer(TokioTimer::new())
         .max_header_list_size(limits.max_header_bytes as u32)
         .keep_alive_interval(limits.idle_timeout)
-        .keep_alive_timeout(limits.header_timeout);
+        .keep_alive_timeout(handshake);
     let _ = b.serve_connection(TokioIo::new(tls), svc).await;
 }
 
