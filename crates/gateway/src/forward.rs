@@ -149,9 +149,31 @@ impl Upstreams {
             return Ok(Response::from_parts(parts, full(Bytes::new())));
         }
         strip_hop_by_hop(resp.headers_mut());
-        Ok(resp.map(|b| b.boxed()))
+        if grpc {
+            return Ok(resp.map(|b| b.boxed()));
+        }
+        // A small body of known length is read before the head goes out, so
+        // head and body leave in one write instead of two (the body arrives
+        // from the pool's connection task a moment after the head). Bodies of
+        // unknown or larger size stream as they come.
+        let small = hyper::body::Body::size_hint(resp.body())
+            .exact()
+            .is_some_and(|n| n <= SMALL_BODY);
+        if !small {
+            return Ok(resp.map(|b| b.boxed()));
+        }
+        let (parts, body) = resp.into_parts();
+        let bytes = body
+            .collect()
+            .await
+            .map_err(|e| upstream_err(root_cause(&e)))?
+            .to_bytes();
+        Ok(Response::from_parts(parts, full(bytes)))
     }
 }
+
+/// Largest body read whole before answering (see [`Upstreams::forward`]).
+const SMALL_BODY: u64 = 16 * 1024;
 
 /// The `Upgrade` protocol when the client asks to switch (WebSocket and others).
 fn upgrade_requested(h: &HeaderMap) -> Option<HeaderValue> {

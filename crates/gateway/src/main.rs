@@ -6,6 +6,9 @@ use anyhow::{bail, Context, Result};
 use branchyard_gateway::{serve, Config, Limits};
 use tokio_util::sync::CancellationToken;
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn env_or(key: &str, default: &str) -> String {
     std::env::var(key).unwrap_or_else(|_| default.to_string())
 }
@@ -39,7 +42,8 @@ fn limits() -> Result<Limits> {
     })
 }
 
-#[tokio::main]
+// Worker threads beyond this one run their own runtimes (see `serve`).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -68,6 +72,7 @@ async fn main() -> Result<()> {
             .ok()
             .and_then(|p| p.parse().ok()),
         limits: limits()?,
+        workers: env_num("BRANCHYARD_GATEWAY_WORKERS", 0)? as usize,
     };
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();

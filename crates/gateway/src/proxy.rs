@@ -109,6 +109,14 @@ impl Proxy {
         }
     }
 
+    /// The same proxy with an upstream connection pool of its own (one per worker thread).
+    pub fn with_own_pool(&self) -> Self {
+        Proxy {
+            upstreams: Upstreams::new(),
+            ..self.clone()
+        }
+    }
+
     /// Handles one request; never fails (failures become pages).
     pub async fn handle(
         &self,
@@ -289,7 +297,8 @@ impl Proxy {
                 _ => return Err(not_serving(&now)),
             }
             let waited = tokio::time::timeout_at(started + timeout, changes.changed()).await;
-            if waited.is_err() {
+            // A closed channel (the table is gone) ends the wait too, or this would spin.
+            if !matches!(waited, Ok(Ok(()))) {
                 return Err(GatewayError::WakeTimeout {
                     preview: live.route.preview.clone(),
                     waited_ms: timeout.as_millis() as u64,

@@ -382,7 +382,15 @@ pub(crate) fn persist<T: Serialize>(path: &Path, value: &T) -> std::io::Result<(
     let tmp = path.with_extension("json.tmp");
     {
         use std::io::Write;
-        let mut f = std::fs::File::create(&tmp)?;
+        // The table holds the leaves' private keys: readable by the gateway alone.
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp)?;
         f.write_all(&serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?)?;
         // On disk before the rename, or a power cut could leave an empty table.
         f.sync_all()?;

@@ -25,7 +25,7 @@ use crate::tls;
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Headers must arrive within this of the connection (or of the previous
-    /// request on a kept-alive one); also bounds the TLS handshake.
+    /// request on a kept-alive one); also bounds the TLS handshake. Zero: no limit.
     pub header_timeout: Duration,
     /// A quiet HTTP/2 connection is pinged after this and closed when the
     /// ping goes unanswered (HTTP/1.1 idle gaps fall under `header_timeout`).
@@ -69,6 +69,8 @@ pub struct Config {
     pub public_tls_port: Option<u16>,
     /// Connection limits.
     pub limits: Limits,
+    /// Worker threads, each with its own runtime (`0`: one per core).
+    pub workers: usize,
 }
 
 /// The addresses actually bound (tests bind port 0).
@@ -101,62 +103,94 @@ pub async fn serve(
             .map(|f| f.with_file_name("config.json")),
     );
     let events = Events::default();
-    let http_l = TcpListener::bind(config.listen).await?;
+    let workers = match config.workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let http_l = reuseport_listener(config.listen)?;
+    let http_addr = http_l.local_addr()?;
     let tls_l = match config.tls_listen {
-        Some(a) => Some(TcpListener::bind(a).await?),
+        Some(a) => Some(reuseport_listener(a)?),
+        None => None,
+    };
+    let tls_addr = match &tls_l {
+        Some(l) => Some(l.local_addr()?),
         None => None,
     };
     let admin_l = TcpListener::bind(config.admin_listen).await?;
+    let acceptor = match tls_addr {
+        Some(_) => Some(TlsAcceptor::from(
+            tls::server_config(table.clone()).map_err(std::io::Error::other)?,
+        )),
+        None => None,
+    };
+    let shard = Shard {
+        proxy: Arc::new(Proxy::new(
+            table.clone(),
+            settings.clone(),
+            events.clone(),
+            config.public_port,
+            config.public_tls_port,
+        )),
+        table: table.clone(),
+        slots: Arc::new(Semaphore::new(config.limits.max_connections.max(1))),
+        limits: Arc::new(config.limits),
+        acceptor,
+        shutdown: shutdown.clone(),
+    };
+    // One current-thread runtime per core, each with its own listeners
+    // (SO_REUSEPORT) and upstream pool: a request never hops between threads.
+    for i in 1..workers {
+        let s = shard.fresh();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name(format!("gateway-{i}"))
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let bound = (|| {
+                        let h = reuseport_listener(http_addr)?;
+                        let t = tls_addr.map(reuseport_listener).transpose()?;
+                        Ok::<_, std::io::Error>((h, t))
+                    })();
+                    match bound {
+                        Ok((h, t)) => {
+                            let _ = tx.send(Ok(()));
+                            s.run(h, t).await;
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                        }
+                    }
+                });
+            })?;
+        rx.await
+            .map_err(|_| std::io::Error::other("a gateway worker thread died at start"))??;
+    }
     if let Some(tx) = bound {
         let _ = tx.send(Bound {
-            http: http_l.local_addr()?,
-            tls: tls_l.as_ref().and_then(|l| l.local_addr().ok()),
+            http: http_addr,
+            tls: tls_addr,
             admin: admin_l.local_addr()?,
         });
     }
-    let proxy = Arc::new(Proxy::new(
-        table.clone(),
-        settings.clone(),
-        events.clone(),
-        config.public_port,
-        config.public_tls_port,
-    ));
     let admin = Arc::new(Admin::new(
         table.clone(),
         settings,
         events.clone(),
         config.token,
     ));
-    let limits = Arc::new(config.limits);
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
     tokio::spawn(events.run_traffic(table.clone(), shutdown.child_token()));
-
-    let http_loop = accept_loop(http_l, slots.clone(), shutdown.clone(), {
-        let (proxy, limits) = (proxy.clone(), limits.clone());
-        move |stream, peer| {
-            let (proxy, limits) = (proxy.clone(), limits.clone());
-            async move { serve_http1(stream, Arc::new(Conn::new(peer, None)), proxy, &limits).await }
-        }
-    });
-    let tls_loop = async {
-        let Some(l) = tls_l else { return };
-        let acceptor = match tls::server_config(table.clone()) {
-            Ok(c) => TlsAcceptor::from(c),
-            Err(e) => {
-                tracing::error!(error = %e, "no HTTPS listener");
-                return;
-            }
-        };
-        accept_loop(l, slots.clone(), shutdown.clone(), {
-            let (proxy, limits, table) = (proxy.clone(), limits.clone(), table.clone());
-            move |stream, peer| {
-                let (proxy, limits, table) = (proxy.clone(), limits.clone(), table.clone());
-                let acceptor = acceptor.clone();
-                async move { serve_tls(stream, peer, acceptor, table, proxy, &limits).await }
-            }
-        })
-        .await
-    };
+    let proxy_loops = shard.run(http_l, tls_l);
     let admin_loop = accept_loop(
         admin_l,
         Arc::new(Semaphore::new(256)),
@@ -174,8 +208,69 @@ pub async fn serve(
             }
         },
     );
-    tokio::join!(http_loop, tls_loop, admin_loop);
+    tokio::join!(proxy_loops, admin_loop);
     Ok(())
+}
+
+/// What one worker thread serves proxy connections with.
+#[derive(Clone)]
+struct Shard {
+    proxy: Arc<Proxy>,
+    table: RouteTable,
+    limits: Arc<Limits>,
+    slots: Arc<Semaphore>,
+    acceptor: Option<TlsAcceptor>,
+    shutdown: CancellationToken,
+}
+
+impl Shard {
+    /// The same shard with an upstream pool of its own.
+    fn fresh(&self) -> Shard {
+        Shard {
+            proxy: Arc::new(self.proxy.with_own_pool()),
+            ..self.clone()
+        }
+    }
+
+    /// Serves the proxy listeners until shutdown.
+    async fn run(self, http_l: TcpListener, tls_l: Option<TcpListener>) {
+        let http_loop = accept_loop(http_l, self.slots.clone(), self.shutdown.clone(), {
+            let (proxy, limits) = (self.proxy.clone(), self.limits.clone());
+            move |stream, peer| {
+                let (proxy, limits) = (proxy.clone(), limits.clone());
+                async move { serve_http1(stream, Arc::new(Conn::new(peer, None)), proxy, &limits).await }
+            }
+        });
+        let tls_loop = async {
+            let (Some(l), Some(acceptor)) = (tls_l, self.acceptor.clone()) else {
+                return;
+            };
+            accept_loop(l, self.slots.clone(), self.shutdown.clone(), {
+                let (proxy, limits, table) =
+                    (self.proxy.clone(), self.limits.clone(), self.table.clone());
+                move |stream, peer| {
+                    let (proxy, limits, table) = (proxy.clone(), limits.clone(), table.clone());
+                    let acceptor = acceptor.clone();
+                    async move { serve_tls(stream, peer, acceptor, table, proxy, &limits).await }
+                }
+            })
+            .await
+        };
+        tokio::join!(http_loop, tls_loop);
+    }
+}
+
+/// A listener several threads can each open on the same address.
+fn reuseport_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let s = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    s.set_reuseaddr(true)?;
+    s.set_reuseport(true)?;
+    s.bind(addr)?;
+    s.listen(1024)
 }
 
 /// Accepts while a connection slot is free, serving each connection in its own task.
@@ -209,7 +304,7 @@ async fn accept_loop<F, Fut>(
 fn h1_builder(limits: &Limits) -> http1::Builder {
     let mut b = http1::Builder::new();
     b.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
+        .header_read_timeout(Some(limits.header_timeout).filter(|d| !d.is_zero()))
         .max_headers(limits.max_headers)
         .max_header_size(limits.max_header_bytes);
     b
@@ -237,7 +332,10 @@ async fn serve_tls(
     proxy: Arc<Proxy>,
     limits: &Limits,
 ) {
-    let tls = match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await {
+    let handshake = Some(limits.header_timeout)
+        .filter(|d| !d.is_zero())
+        .unwrap_or(Duration::from_secs(3600));
+    let tls = match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -260,7 +358,7 @@ async fn serve_tls(
     b.timer(TokioTimer::new())
         .max_header_list_size(limits.max_header_bytes as u32)
         .keep_alive_interval(limits.idle_timeout)
-        .keep_alive_timeout(limits.header_timeout);
+        .keep_alive_timeout(handshake);
     let _ = b.serve_connection(TokioIo::new(tls), svc).await;
 }
 

@@ -142,3 +142,20 @@ async fn upstream_connections_are_reused_across_requests() {
     }
     assert_eq!(up.accepted(), 1, "three requests, one upstream connection");
 }
+
+#[tokio::test]
+async fn several_worker_threads_share_the_listeners_and_each_reuses_its_upstream_connections() {
+    let gw = crate::support::gateway_full(None, branchyard_gateway::Limits::default(), 2).await;
+    let up = upstream_with("sharded", true).await;
+    put_route(&gw, "shard.r.localhost", up.addr).await;
+    for i in 0..20 {
+        let (s, t) = http(gw.proxy, "GET", "/", &[("host", "shard.r.localhost")], "").await;
+        assert_eq!(s, 200, "request {i}: {t}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(
+        up.accepted() <= 2,
+        "at most one pooled upstream connection per worker, got {}",
+        up.accepted()
+    );
+}

@@ -121,6 +121,11 @@ pub async fn gateway(state: Option<std::path::PathBuf>) -> Gw {
 
 /// [`gateway`] with its own connection limits.
 pub async fn gateway_with(state: Option<std::path::PathBuf>, limits: Limits) -> Gw {
+    gateway_full(state, limits, 1).await
+}
+
+/// [`gateway`] with its own limits and number of worker threads.
+pub async fn gateway_full(state: Option<std::path::PathBuf>, limits: Limits, workers: usize) -> Gw {
     let stop = CancellationToken::new();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let cfg = Config {
@@ -132,6 +137,7 @@ pub async fn gateway_with(state: Option<std::path::PathBuf>, limits: Limits) -> 
         public_port: None,
         public_tls_port: None,
         limits,
+        workers,
     };
     tokio::spawn(serve(cfg, stop.clone(), Some(tx)));
     let b = rx.await.unwrap();

@@ -267,3 +267,28 @@ fn lax_client() -> tokio_rustls::TlsConnector {
     .with_no_client_auth();
     tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
 }
+
+#[tokio::test]
+async fn with_redirect_https_plain_http_to_a_tls_host_gets_308_to_https() {
+    let gw = gateway(None).await;
+    let ca = Ca::new();
+    let up = upstream("app").await;
+    tls_route(&gw, &ca, "sec.r.localhost", up.addr).await;
+    crate::support::put_route(&gw, "plain.r.localhost", up.addr).await;
+    let (s, t) =
+        crate::support::http(gw.proxy, "GET", "/a?b", &[("host", "sec.r.localhost")], "").await;
+    assert_eq!(s, 200, "no redirect until the setting is on: {t}");
+    let (s, t) = crate::support::admin(&gw, "PUT", "/config", r#"{"redirect_https":true}"#).await;
+    assert_eq!(s, 200, "{t}");
+    let (s, t) =
+        crate::support::http(gw.proxy, "GET", "/a?b", &[("host", "sec.r.localhost")], "").await;
+    assert_eq!(s, 308, "{t}");
+    assert!(
+        t.to_lowercase()
+            .contains("location: https://sec.r.localhost/a?b"),
+        "{t}"
+    );
+    let (s, _) =
+        crate::support::http(gw.proxy, "GET", "/", &[("host", "plain.r.localhost")], "").await;
+    assert_eq!(s, 200, "a host without TLS stays on HTTP");
+}
