@@ -23,7 +23,7 @@ impl Serve {
         let log = std::fs::File::create(env.home.path().join("serve.log")).unwrap();
         let child = env
             .cmd(&["serve"])
-            .env("RUST_LOG", "info")
+            .env("BRANCHYARD_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -132,10 +132,11 @@ fn an_idle_preview_is_suspended_after_its_repos_idle_time_and_wakes_again() {
     env.ok(&["up", "idle", "main"]);
     let _serve = Serve::start(env);
 
-    // Requests keep it awake.
-    for _ in 0..4 {
+    // Requests keep it awake (often: the gateway reports traffic once a
+    // second, so serve's view of the last request lags by up to that).
+    for _ in 0..15 {
         assert_eq!(get("main.idle.localhost", "/").0, 200);
-        std::thread::sleep(Duration::from_millis(1000));
+        std::thread::sleep(Duration::from_millis(300));
     }
     assert_eq!(
         preview(env, "main.idle").unwrap()["state"],

@@ -342,6 +342,36 @@ impl Engine {
         Ok(())
     }
 
+    /// Re-arms the wake of every stopped preview: the gateway sends one wake
+    /// per stop, and one sent while no serve listened is lost. A push without
+    /// `wake` clears the gateway's mark; the push with it arms it again.
+    pub(super) async fn rearm_wakes(&self) {
+        let Ok(previews) = self.store().previews() else {
+            return;
+        };
+        for p in previews.iter().filter(|p| p.state == State::Stopped) {
+            let Some(Job::Put(routes)) = self.snapshot(&p.id) else {
+                continue;
+            };
+            if !routes.iter().any(|r| r.wake) {
+                continue;
+            }
+            let asleep: Vec<Route> = routes
+                .iter()
+                .cloned()
+                .map(|r| Route { wake: false, ..r })
+                .collect();
+            if let Err(e) = async {
+                self.put_routes(asleep).await?;
+                self.put_routes(routes).await
+            }
+            .await
+            {
+                tracing::warn!(preview = %p.id, error = %e, "could not re-arm its wake");
+            }
+        }
+    }
+
     /// Re-pushes the routes of previews whose leaf is due for renewal (called
     /// by `serve`'s periodic tick); how many previews were renewed.
     pub(super) async fn renew_leaves(&self) -> usize {

@@ -36,11 +36,7 @@ impl Engine {
     /// # Errors
     /// When Docker is unreachable at start.
     pub async fn serve(&self, cancel: CancellationToken) -> Result<()> {
-        // Held while serving: route pushes from any process set `wake` on
-        // stopped previews only while some serve is here to wake them.
-        let lock = self.hold_serve_lock()?;
         self.recover_interrupted().await?;
-        self.heal_gateway().await?;
         let started_ms = crate::store::now_ms();
         let (gw_tx, mut gw_rx) = mpsc::unbounded_channel();
         let follow_cancel = cancel.child_token();
@@ -51,6 +47,16 @@ impl Engine {
         };
         let _stop_follower = follow_cancel.drop_guard();
         let mut activity = super::suspend::Activity::default();
+        // Listen before announcing `wake`: a wake sent before we follow the
+        // stream would be lost (the gateway sends one per stop).
+        if let Ok(Some(ev)) = tokio::time::timeout(Duration::from_secs(15), gw_rx.recv()).await {
+            self.on_gateway_event(ev, &mut activity).await;
+        }
+        // Held while serving: route pushes from any process set `wake` on
+        // stopped previews only while some serve is here to wake them.
+        let lock = self.hold_serve_lock()?;
+        self.heal_gateway().await?;
+        self.rearm_wakes().await;
         let mut idle_tick = tokio::time::interval(IDLE_EVERY);
         let (ref_tx, mut ref_rx) = mpsc::unbounded_channel();
         let watcher = RefWatcher::new(ref_tx)?;

@@ -106,6 +106,7 @@ impl Engine {
                     if let Err(e) = self.heal_routes().await {
                         tracing::warn!(error = %e, "could not push routes after a reconnect");
                     }
+                    self.rearm_wakes().await;
                 }
             }
             GatewayEvent::Wake { preview, .. } => self.wake(&preview, activity),

@@ -329,7 +329,10 @@ async fn create(
     let mut env = vec![
         format!("BRANCHYARD_GATEWAY_TOKEN={token}"),
         format!("BRANCHYARD_GATEWAY_LISTEN=0.0.0.0:{INNER_HTTP}"),
-        format!("BRANCHYARD_GATEWAY_TLS_LISTEN=0.0.0.0:{INNER_HTTPS}"),
+        match p.https {
+            Some(_) => format!("BRANCHYARD_GATEWAY_TLS_LISTEN=0.0.0.0:{INNER_HTTPS}"),
+            None => "BRANCHYARD_GATEWAY_TLS_LISTEN=off".into(),
+        },
         format!("BRANCHYARD_GATEWAY_ADMIN_LISTEN=0.0.0.0:{INNER_ADMIN}"),
         "BRANCHYARD_GATEWAY_STATE=/data/routes.json".into(),
         format!("BRANCHYARD_GATEWAY_PUBLIC_PORT={}", p.http),
