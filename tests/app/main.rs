@@ -1,7 +1,20 @@
 //! The desktop app end to end: the built `branchyard-desktop` driven through
 //! `tauri-driver` + WebKitWebDriver under a display (run it under
-//! `xvfb-run -a`). Skips, saying why, when any of those is missing.
+//! `xvfb-run -a`, and `dbus-run-session` for single instance and
+//! notifications). Skips, saying why, when any of those is missing.
 //! Screenshots go to target/e2e-screenshots/.
+
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+// The e2e suite's fixtures: the busybox image, git repos, the CLI, the gateway.
+#[allow(dead_code)]
+#[path = "../e2e/support.rs"]
+mod support;
+#[allow(dead_code)]
+#[path = "../e2e/fixture.rs"]
+mod fixture;
+mod previews;
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -12,11 +25,11 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
 /// The workspace root (this package lives in tests/).
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn on_path(program: &str) -> Option<PathBuf> {
+pub(crate) fn on_path(program: &str) -> Option<PathBuf> {
     let home_bin = std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo/bin"));
     std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
@@ -28,7 +41,7 @@ fn on_path(program: &str) -> Option<PathBuf> {
 }
 
 /// Why the test cannot run here, if it cannot.
-fn missing(app: &Path) -> Option<String> {
+pub(crate) fn missing(app: &Path) -> Option<String> {
     if !app.is_file() {
         return Some(format!(
             "{} is not built: run `cargo build -p branchyard-desktop` first",
@@ -48,7 +61,7 @@ fn missing(app: &Path) -> Option<String> {
 }
 
 /// tauri-driver, killed when dropped.
-struct Driver(Child);
+pub(crate) struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
@@ -68,14 +81,43 @@ fn git(dir: &Path, args: &[&str]) {
     assert!(ok, "git {args:?} failed");
 }
 
-async fn shot(c: &Client, name: &str) {
+pub(crate) async fn shot(c: &Client, name: &str) {
     let dir = root().join("target/e2e-screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     let png = c.screenshot().await.unwrap();
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }
 
-async fn text_of(c: &Client, css: &str) -> String {
+/// Starts tauri-driver with `envs` (the app inherits them through
+/// WebKitWebDriver) and opens a session on the app.
+pub(crate) async fn launch(app: &Path, envs: &[(&str, &std::ffi::OsStr)]) -> (Driver, Client) {
+    let mut cmd = Command::new(on_path("tauri-driver").unwrap());
+    cmd.env("NO_AT_BRIDGE", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let driver = Driver(cmd.spawn().unwrap());
+    let start = Instant::now();
+    while TcpStream::connect("127.0.0.1:4444").is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "tauri-driver did not listen on 4444"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("tauri:options".into(), json!({"application": app}));
+    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect("http://127.0.0.1:4444")
+        .await
+        .unwrap();
+    (driver, c)
+}
+
+pub(crate) async fn text_of(c: &Client, css: &str) -> String {
     c.find(Locator::Css(css))
         .await
         .unwrap()
@@ -107,31 +149,7 @@ async fn a_repo_added_in_the_window_shows_its_branches_and_the_filter_narrows_th
     );
     git(&repo, &["checkout", "-q", "main"]);
 
-    let driver = Driver(
-        Command::new(on_path("tauri-driver").unwrap())
-            // The app inherits this through WebKitWebDriver: a home of its own.
-            .env("BRANCHYARD_HOME", home.path())
-            .env("NO_AT_BRIDGE", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let start = Instant::now();
-    while TcpStream::connect("127.0.0.1:4444").is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "tauri-driver did not listen on 4444"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut caps = serde_json::Map::new();
-    caps.insert("tauri:options".into(), json!({"application": app}));
-    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect("http://127.0.0.1:4444")
-        .await
-        .unwrap();
+    let (driver, c) = launch(&app, &[("BRANCHYARD_HOME", home.path().as_os_str())]).await;
 
     let wait = || c.wait().at_most(Duration::from_secs(15));
     wait()
