@@ -11,8 +11,8 @@ use branchyard_core::error::ErrorDto;
 use branchyard_core::gateway::GatewaySettings;
 use branchyard_core::preview_config::Resolved;
 use branchyard_core::store::{PreviewRecord, RepoRecord, Transition};
-use branchyard_core::{Engine, Error};
 use branchyard_core::tls::TrustReport;
+use branchyard_core::{Engine, Error};
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Runtime, State};
 

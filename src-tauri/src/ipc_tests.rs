@@ -248,8 +248,17 @@ fn log_subscriptions_refuse_unknown_previews_and_unknown_ids() {
     .unwrap_err();
     assert!(err["code"].is_string(), "{err}");
     assert!(err["message"].as_str().unwrap().contains("nope"), "{err}");
-    assert_eq!(invoke(&f, "unsubscribe", json!({"sub": 12345})), Ok(json!(false)));
+    assert_eq!(
+        invoke(&f, "unsubscribe", json!({"sub": 12345})),
+        Ok(json!(false))
+    );
     let sub = invoke(&f, "output_follow", json!({"onBatch": "__CHANNEL__:8"})).unwrap();
-    assert_eq!(invoke(&f, "unsubscribe", json!({"sub": sub})), Ok(json!(true)));
-    assert_eq!(invoke(&f, "unsubscribe", json!({"sub": sub})), Ok(json!(false)));
+    assert_eq!(
+        invoke(&f, "unsubscribe", json!({"sub": sub})),
+        Ok(json!(true))
+    );
+    assert_eq!(
+        invoke(&f, "unsubscribe", json!({"sub": sub})),
+        Ok(json!(false))
+    );
 }

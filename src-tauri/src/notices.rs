@@ -96,7 +96,10 @@ mod tests {
             for_event(&state(Some(State::Ready), State::Stopping, "")),
             None
         );
-        assert_eq!(for_event(&state(Some(State::Ready), State::Ready, "")), None);
+        assert_eq!(
+            for_event(&state(Some(State::Ready), State::Ready, "")),
+            None
+        );
         let output = Event::Output {
             preview: "main.shop".into(),
             service: "web".into(),

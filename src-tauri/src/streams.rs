@@ -131,12 +131,7 @@ impl Streams {
     }
 
     /// Follows build and start output (of `preview`, or of every preview) into `channel`.
-    pub fn output(
-        &self,
-        engine: &Engine,
-        preview: Option<String>,
-        channel: Channel<Batch>,
-    ) -> u32 {
+    pub fn output(&self, engine: &Engine, preview: Option<String>, channel: Channel<Batch>) -> u32 {
         let (sub, cancel) = self.open();
         let (tx, rx) = mpsc::channel::<Line>(1024);
         let mut events = engine.subscribe();
@@ -298,7 +293,7 @@ mod tests {
         assert!(streams.close(sub));
         task.await.unwrap();
         assert_eq!(streams.open_count(), 0);
-        let got = got.lock().unwrap();
+        let got = got.lock().unwrap().clone();
         let texts: Vec<_> = got
             .iter()
             .flat_map(|b| b["lines"].as_array().unwrap().clone())

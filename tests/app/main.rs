@@ -9,12 +9,12 @@
 
 // The e2e suite's fixtures: the busybox image, git repos, the CLI, the gateway.
 #[allow(dead_code)]
-#[path = "../e2e/support.rs"]
-mod support;
-#[allow(dead_code)]
 #[path = "../e2e/fixture.rs"]
 mod fixture;
 mod previews;
+#[allow(dead_code)]
+#[path = "../e2e/support.rs"]
+mod support;
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

@@ -68,9 +68,7 @@ async fn js_text(c: &Client, css: &str) -> String {
         )
         .await
         .unwrap();
-    v.as_str()
-        .unwrap_or_else(|| panic!("no {css}"))
-        .to_string()
+    v.as_str().unwrap_or_else(|| panic!("no {css}")).to_string()
 }
 
 async fn wait_css(c: &Client, css: &str, secs: u64) {
@@ -159,7 +157,12 @@ async fn a_preview_lives_its_whole_life_in_the_window() {
         .unwrap();
     wait_css(&c, "article.card[data-id='main.shop']", 30).await;
     shot(&c, "10-building").await;
-    wait_css(&c, "article.card[data-id='main.shop'] header .badge.ready", 180).await;
+    wait_css(
+        &c,
+        "article.card[data-id='main.shop'] header .badge.ready",
+        180,
+    )
+    .await;
     // The card's URLs come with the list reloaded after the state change.
     wait_css(&c, "article.card[data-id='main.shop'] ul.urls a", 15).await;
     wait_css(&c, "li.branch[data-branch='main'] .badge.ready", 15).await;
@@ -190,7 +193,8 @@ async fn a_preview_lives_its_whole_life_in_the_window() {
         "{menu}"
     );
     assert!(menu.contains("    Stop\n"), "{menu}");
-    let notes = std::fs::read_to_string(probe.path().join("notifications.jsonl")).unwrap_or_default();
+    let notes =
+        std::fs::read_to_string(probe.path().join("notifications.jsonl")).unwrap_or_default();
     assert!(
         notes.contains("\"title\":\"main.shop is ready\""),
         "no ready notification was handed to the platform: {notes:?}"
@@ -218,12 +222,18 @@ async fn a_preview_lives_its_whole_life_in_the_window() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let lines: u64 = c
-        .execute("return document.getElementById('logs-out').textContent.split('\\n').length", vec![])
+        .execute(
+            "return document.getElementById('logs-out').textContent.split('\\n').length",
+            vec![],
+        )
         .await
         .unwrap()
         .as_u64()
         .unwrap();
-    assert!(lines <= 5000, "the panel keeps at most 5000 lines, shows {lines}");
+    assert!(
+        lines <= 5000,
+        "the panel keeps at most 5000 lines, shows {lines}"
+    );
     c.find(Locator::Id("logs-filter"))
         .await
         .unwrap()
@@ -236,18 +246,33 @@ async fn a_preview_lives_its_whole_life_in_the_window() {
         "{shown:?}"
     );
     shot(&c, "12-logs").await;
-    c.find(Locator::Id("logs-close")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Id("logs-close"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 
     // Stop from the UI.
     click_button(&c, "main.shop", "Stop").await;
-    wait_css(&c, "article.card[data-id='main.shop'] header .badge.stopped", 60).await;
+    wait_css(
+        &c,
+        "article.card[data-id='main.shop'] header .badge.stopped",
+        60,
+    )
+    .await;
     shot(&c, "13-stopped").await;
     let menu = tray_shows(probe.path(), "1 stopped");
     assert!(menu.contains("    Start\n"), "{menu}");
 
     // Started by another process: the window hears it without reloading.
     env.ok(&["start", "main.shop"]);
-    wait_css(&c, "article.card[data-id='main.shop'] header .badge.ready", 60).await;
+    wait_css(
+        &c,
+        "article.card[data-id='main.shop'] header .badge.ready",
+        60,
+    )
+    .await;
     tray_shows(probe.path(), "1 ready");
 
     // A container killed behind our back shows on the card.
@@ -263,7 +288,10 @@ async fn a_preview_lives_its_whole_life_in_the_window() {
     let docker = bollard::Docker::connect_with_local_defaults().unwrap();
     let killed_at = branchyard_core::store::now_ms();
     docker
-        .kill_container(&container, None::<bollard::query_parameters::KillContainerOptions>)
+        .kill_container(
+            &container,
+            None::<bollard::query_parameters::KillContainerOptions>,
+        )
         .await
         .unwrap();
     wait_css(
@@ -283,16 +311,29 @@ async fn a_preview_lives_its_whole_life_in_the_window() {
 
     // Stopped by another process.
     env.ok(&["stop", "main.shop"]);
-    wait_css(&c, "article.card[data-id='main.shop'] header .badge.stopped", 60).await;
+    wait_css(
+        &c,
+        "article.card[data-id='main.shop'] header .badge.stopped",
+        60,
+    )
+    .await;
     tray_shows(probe.path(), "1 stopped");
 
     second_launch_hands_over(&app, env, probe.path());
 
     // The settings panel shows the gateway's port as set for this home.
-    c.find(Locator::Id("open-settings")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Id("open-settings"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_css(&c, "#settings:not([hidden])", 5).await;
     let port = c
-        .execute("return document.getElementById('set-http-port').value", vec![])
+        .execute(
+            "return document.getElementById('set-http-port').value",
+            vec![],
+        )
         .await
         .unwrap();
     assert_eq!(port, json!(support::HTTP_PORT.to_string()));
@@ -319,7 +360,11 @@ fn second_launch_hands_over(app: &Path, env: &Env, probe: &Path) {
     });
     assert!(status.success(), "second launch: {status:?}");
     let handed = std::fs::read_to_string(probe.join("instances.jsonl")).unwrap_or_default();
-    assert_eq!(handed.lines().count(), 1, "the first instance heard: {handed:?}");
+    assert_eq!(
+        handed.lines().count(),
+        1,
+        "the first instance heard: {handed:?}"
+    );
 }
 
 /// Writes the kill-to-badge latency for scripts/bench-app.sh to collect.

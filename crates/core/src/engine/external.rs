@@ -151,7 +151,13 @@ mod tests {
         engine
             .transition("main.shop", State::Failed, "up", "boom")
             .unwrap();
-        assert!(matches!(rx.recv().await.unwrap(), Event::State { to: State::Failed, .. }));
+        assert!(matches!(
+            rx.recv().await.unwrap(),
+            Event::State {
+                to: State::Failed,
+                ..
+            }
+        ));
         cli.transition("main.shop", State::Stopping, "stop", "")
             .unwrap();
         let next = tokio::time::timeout(Duration::from_secs(5), rx.recv())
@@ -159,7 +165,13 @@ mod tests {
             .expect("no event for the second foreign transition")
             .unwrap();
         assert!(
-            matches!(next, Event::State { to: State::Stopping, .. }),
+            matches!(
+                next,
+                Event::State {
+                    to: State::Stopping,
+                    ..
+                }
+            ),
             "the engine's own transition came back: {next:?}"
         );
         cancel.cancel();

@@ -20,7 +20,10 @@ impl Own {
 
     /// Whether this process wrote `seq`; forgets it (each is read once).
     fn take(&self, seq: i64) -> bool {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&seq)
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&seq)
     }
 }
 
