@@ -57,7 +57,7 @@ echo hello > www/index.html
 git init -q -b main . && git add -A && git -c user.name=B -c user.email=b@example.com commit -q -m first
 for i in $(seq 1 "$PREVIEWS"); do git branch "b$i"; done
 "$BY" settings set gateway.http_port "$PORT" >/dev/null
-"$BY" repo add "$WORK/repo" >/dev/null
+"$BY" repo add "$WORK/repo" --name shop >/dev/null
 for i in $(seq 1 "$PREVIEWS"); do "$BY" up shop "b$i" >/dev/null; done
 running=$(docker ps -q --filter label=dev.branchyard.test=1 --filter "label=com.docker.compose.service=web" | wc -l)
 log "$running preview containers running"
@@ -99,13 +99,19 @@ def kb(p, field, path="status"):
 procs = named(children())
 t0 = {p: ticks(p) for p, _ in procs}
 start = time.time()
-rss, pss = [], []
+rss, pss, anon = [], [], []
 while time.time() - start < secs:
     try:
         rss.append(sum(kb(p, "VmRSS:") for p, _ in procs))
         pss.append(sum(kb(p, "Pss:", "smaps_rollup") for p, _ in procs))
+        # Private heap and stacks: what the process itself costs, shared libraries aside.
+        anon.append(sum(kb(p, "RssAnon:") for p, _ in procs))
     except OSError: pass
     time.sleep(5)
+per = {}
+for p, c in procs:
+    try: per[c] = {"rss_mb": round(kb(p, "VmRSS:") / 1024, 1), "anon_mb": round(kb(p, "RssAnon:") / 1024, 1)}
+    except OSError: pass
 elapsed = time.time() - start
 cpu = sum(ticks(p) - t0[p] for p, _ in procs if os.path.exists(f"/proc/{p}")) / tck
 print(json.dumps({
@@ -113,13 +119,17 @@ print(json.dumps({
     "cpu_percent": round(100 * cpu / elapsed, 3),
     "rss_mb_max": round(max(rss) / 1024, 1), "rss_mb_mean": round(sum(rss) / len(rss) / 1024, 1),
     "pss_mb_max": round(max(pss) / 1024, 1),
+    "anon_mb_max": round(max(anon) / 1024, 1),
+    "per_process": per,
     "seconds": round(elapsed, 1),
 }))
 PY
 }
 
 log "the app, idle, ${SECONDS_IDLE}s"
-NO_AT_BRIDGE=1 setsid xvfb-run -a dbus-run-session -- "$APP" >"$WORK/app.log" 2>&1 &
+# The probe folder gets the tray model the app shows (the README's tray menu comes from it).
+mkdir -p "$OUT/app-probe"
+BRANCHYARD_APP_PROBE="$OUT/app-probe" NO_AT_BRIDGE=1 setsid xvfb-run -a dbus-run-session -- "$APP" >"$WORK/app.log" 2>&1 &
 APP_LAUNCHER=$!
 PIDS+=("$APP_LAUNCHER")
 sleep 20 # the window loads, the engine resyncs, then it should go quiet
@@ -155,7 +165,7 @@ python3 - "$OUT/app.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 a, s, l = d["app"], d["serve"], d["kill_to_badge"]
-print(f"{d['previews_running']} previews: app CPU {a['cpu_percent']}% RSS {a['rss_mb_max']} MB (PSS {a['pss_mb_max']} MB) "
+print(f"{d['previews_running']} previews ({d['profile']}): app CPU {a['cpu_percent']}% RSS {a['rss_mb_max']} MB (PSS {a['pss_mb_max']} MB, anon {a['anon_mb_max']} MB) "
       f"[{', '.join(a['processes'])}]; serve CPU {s['cpu_percent']}% RSS {s['rss_mb_max']} MB; "
       f"kill→badge {l['kill_to_badge_ms'] if l else 'not measured'} ms")
 PY
