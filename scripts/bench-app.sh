@@ -5,7 +5,8 @@
 # too, since WebKit's processes share libraries) and CPU over $SECONDS_IDLE s.
 # The docker-kill-to-badge latency comes from the window test
 # (tests/app, target/bench/app-latency.json) when it ran; RUN_WINDOW_TEST=1
-# runs it first. Figures go to target/bench/app.json; a summary is printed.
+# runs it first. Figures go to target/bench/app.json (app$SUFFIX.json); a
+# summary is printed. PROFILE=release measures release builds.
 source "$(dirname "$0")/lib.sh"
 SECONDS_IDLE=${SECONDS_IDLE:-60}
 PREVIEWS=${PREVIEWS:-10}
@@ -129,7 +130,10 @@ PY
 log "the app, idle, ${SECONDS_IDLE}s"
 # The probe folder gets the tray model the app shows (the README's tray menu comes from it).
 mkdir -p "$OUT/app-probe"
-BRANCHYARD_APP_PROBE="$OUT/app-probe" NO_AT_BRIDGE=1 setsid xvfb-run -a dbus-run-session -- "$APP" >"$WORK/app.log" 2>&1 &
+# COMPOSITING=off measures the app with WebKit's accelerated compositing turned off.
+COMPOSITING_ENV=()
+[ "${COMPOSITING:-on}" = off ] && COMPOSITING_ENV=(WEBKIT_DISABLE_COMPOSITING_MODE=1)
+env "${COMPOSITING_ENV[@]}" BRANCHYARD_APP_PROBE="$OUT/app-probe" NO_AT_BRIDGE=1 setsid xvfb-run -a dbus-run-session -- "$APP" >"$WORK/app.log" 2>&1 &
 APP_LAUNCHER=$!
 PIDS+=("$APP_LAUNCHER")
 sleep 20 # the window loads, the engine resyncs, then it should go quiet
@@ -147,11 +151,11 @@ kill "$SERVE" 2>/dev/null || true
 
 LATENCY=null
 [ -f "$OUT/app-latency.json" ] && LATENCY=$(cat "$OUT/app-latency.json")
-python3 - "$APP_JSON" "$SERVE_JSON" "$LATENCY" "$running" "$PROFILE" > "$OUT/app.json" <<'PY'
+python3 - "$APP_JSON" "$SERVE_JSON" "$LATENCY" "$running" "$PROFILE" "${COMPOSITING:-on}" > "$OUT/app${SUFFIX:-}.json" <<'PY'
 import json, sys
 app, serve, lat = (json.loads(a) for a in sys.argv[1:4])
 doc = {
-    "previews_running": int(sys.argv[4]), "profile": sys.argv[5],
+    "previews_running": int(sys.argv[4]), "profile": sys.argv[5], "compositing": sys.argv[6],
     "app": app, "serve": serve, "kill_to_badge": lat,
     "ratios_app_over_serve": {
         "rss": round(app["rss_mb_max"] / serve["rss_mb_max"], 1),
@@ -161,11 +165,11 @@ doc = {
 }
 print(json.dumps(doc, indent=2))
 PY
-python3 - "$OUT/app.json" <<'PY'
+python3 - "$OUT/app${SUFFIX:-}.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 a, s, l = d["app"], d["serve"], d["kill_to_badge"]
-print(f"{d['previews_running']} previews ({d['profile']}): app CPU {a['cpu_percent']}% RSS {a['rss_mb_max']} MB (PSS {a['pss_mb_max']} MB, anon {a['anon_mb_max']} MB) "
+print(f"{d['previews_running']} previews ({d['profile']}, compositing {d['compositing']}): app CPU {a['cpu_percent']}% RSS {a['rss_mb_max']} MB (PSS {a['pss_mb_max']} MB, anon {a['anon_mb_max']} MB) "
       f"[{', '.join(a['processes'])}]; serve CPU {s['cpu_percent']}% RSS {s['rss_mb_max']} MB; "
       f"kill→badge {l['kill_to_badge_ms'] if l else 'not measured'} ms")
 PY

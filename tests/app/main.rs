@@ -65,9 +65,45 @@ pub(crate) struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // WebKitWebDriver and the app outlive tauri-driver when it is killed; the
+        // app would then own the single-instance name and swallow the next launch.
+        let tree = descendants(self.0.id());
         let _ = self.0.kill();
         let _ = self.0.wait();
+        for pid in tree {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+        }
     }
+}
+
+/// Every process below `root` (children first found, then theirs).
+fn descendants(root: u32) -> Vec<u32> {
+    let mut parent_of = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // The command name may hold spaces and parentheses: fields start after the last ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(ppid) = ppid {
+            parent_of.push((pid, ppid));
+        }
+    }
+    let mut out = vec![];
+    let mut todo = vec![root];
+    while let Some(p) = todo.pop() {
+        for (child, _) in parent_of.iter().filter(|(_, pp)| *pp == p) {
+            out.push(*child);
+            todo.push(*child);
+        }
+    }
+    out
 }
 
 fn git(dir: &Path, args: &[&str]) {
@@ -109,11 +145,24 @@ pub(crate) async fn launch(app: &Path, envs: &[(&str, &std::ffi::OsStr)]) -> (Dr
     }
     let mut caps = serde_json::Map::new();
     caps.insert("tauri:options".into(), json!({"application": app}));
-    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect("http://127.0.0.1:4444")
-        .await
-        .unwrap();
+    // tauri-driver listens before WebKitWebDriver behind it does: on a loaded
+    // machine the first session request can find nothing to forward to.
+    let mut tries = 0;
+    let c = loop {
+        match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps.clone())
+            .connect("http://127.0.0.1:4444")
+            .await
+        {
+            Ok(c) => break c,
+            Err(e) if tries < 5 => {
+                tries += 1;
+                eprintln!("no WebDriver session yet ({e}), retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => panic!("no WebDriver session: {e}"),
+        }
+    };
     (driver, c)
 }
 

@@ -22,12 +22,18 @@ fn shop(env: &Env) -> PathBuf {
         "services:\n  web:\n    build: .\n    init: true\n    expose: [\"8080\"]\n  worker:\n    build: ./worker\n    init: true\n    command: [\"sh\", \"-c\", \"{CHATTY}\"]\n"
     );
     let worker = format!("FROM {}\n", support::BASE_IMAGE);
+    // A step that takes a moment and is never cached, so the build view is seen.
+    let nonce = branchyard_core::store::now_ms();
+    let dockerfile = format!(
+        "{}RUN echo building the page {nonce} && sleep 2\n",
+        fixture::httpd_dockerfile()
+    );
     let dir = fixture::repo(
         env,
         "shop",
         &[
             ("compose.yaml", &compose),
-            ("Dockerfile", &fixture::httpd_dockerfile()),
+            ("Dockerfile", &dockerfile),
             ("www/index.html", "branch main\n"),
             ("worker/Dockerfile", &worker),
         ],
@@ -130,10 +136,7 @@ async fn a_preview_lives_its_whole_life_in_the_window() {
     .await;
     let _down = Down(env);
     wait_css(&c, "#repos .empty", 15).await;
-    assert_eq!(
-        tray(probe.path()).unwrap()["model"]["tooltip"],
-        "Branchyard: no previews"
-    );
+    tray_shows(probe.path(), "Branchyard: no previews");
 
     // Add the repo and preview main.
     c.find(Locator::Id("repo-path"))
@@ -155,7 +158,18 @@ async fn a_preview_lives_its_whole_life_in_the_window() {
         .click()
         .await
         .unwrap();
-    wait_css(&c, "article.card[data-id='main.shop']", 30).await;
+    // Build output reaches the card through its channel while the build runs.
+    let output = "article.card[data-id='main.shop'] pre.output";
+    wait_css(&c, output, 60).await;
+    let started = Instant::now();
+    while !js_text(&c, output).await.contains("building the page") {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the build's own line never showed: {:?}",
+            js_text(&c, output).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     shot(&c, "10-building").await;
     wait_css(
         &c,
