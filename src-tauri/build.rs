@@ -23,6 +23,12 @@ const COMMANDS: &[&str] = &[
     "settings_get",
     "settings_set",
     "open_url",
+    "ca_trust",
+    "ca_untrust",
+    "logs_follow",
+    "output_follow",
+    "unsubscribe",
+    "pick_folder",
 ];
 
 fn main() {

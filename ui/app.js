@@ -1,7 +1,7 @@
 // The window: repos, branches and previews, kept current by the engine's
 // event stream (`branchyard://event`); commands are called only on user
 // actions and when an event says a list changed. No polling.
-const { invoke } = window.__TAURI__.core;
+const { invoke, Channel } = window.__TAURI__.core;
 const { listen } = window.__TAURI__.event;
 
 const STEPS = [
@@ -9,6 +9,7 @@ const STEPS = [
   ["build", "Build"], ["start", "Create & start"], ["health", "Health"], ["route", "Route"],
 ];
 const MAX_OUTPUT = 500;
+const MAX_LOG_LINES = 5000; // the logs panel keeps this many; older lines fall off
 const TRANSIENT = new Set(["pending", "preparing", "building", "starting", "updating", "stopping", "removing"]);
 
 const $ = (id) => document.getElementById(id);
@@ -111,16 +112,32 @@ function renderRepos() {
   if (repo) { $("repo-trusted").checked = repo.trusted; $("repo-auto").checked = repo.auto_update; }
 }
 
+async function addRepo(path) {
+  const r = await call("add_repo", { path }).catch(() => null);
+  if (!r) return false;
+  ui.repo = r.name;
+  await loadRepos();
+  return true;
+}
+
 $("add-repo").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const path = $("repo-path").value.trim();
   if (!path) { $("repo-path").focus(); return; }
-  const r = await call("add_repo", { path }).catch(() => null);
-  if (!r) return;
-  $("repo-path").value = "";
-  ui.repo = r.name;
-  await loadRepos();
+  if (await addRepo(path)) $("repo-path").value = "";
 });
+
+$("browse").addEventListener("click", async () => {
+  const path = await call("pick_folder").catch(() => null);
+  if (path) await addRepo(path);
+});
+
+// Folders dropped on the window (the app sends their paths; files are ignored).
+listen("branchyard://dropped", async (e) => {
+  for (const path of e.payload) await addRepo(path);
+});
+listen("tauri://drag-enter", () => document.body.classList.add("dropping"));
+for (const name of ["tauri://drag-leave", "tauri://drag-drop"]) listen(name, () => document.body.classList.remove("dropping"));
 
 $("repo-trusted").addEventListener("change", async (ev) => {
   await call("set_repo_trusted", { name: ui.repo, trusted: ev.target.checked }).catch(() => {});
@@ -253,6 +270,7 @@ function card(p) {
     el("div", { class: "actions" },
       stopped ? act("Start", "preview_start") : act("Stop", "preview_stop"),
       act("Rebuild", "preview_rebuild"), remove,
+      el("button", { class: "logs-open", textContent: "Logs", disabled: !p.services.length, onclick: () => openLogs(p.id) }),
       el("button", { class: "link", textContent: ui.open.has(p.id) ? "Hide history" : "History", onclick: () => toggleTimeline(p.id) })),
     ui.open.has(p.id) ? timeline(p.id) : null);
 }
@@ -342,15 +360,6 @@ function onEvent(ev) {
       if (p) rerenderCard(id);
       break;
     }
-    case "output": {
-      const pr = progressOf(id);
-      pr.output.push(`${ev.service} | ${ev.line}`);
-      if (pr.output.length > MAX_OUTPUT) pr.output.splice(0, pr.output.length - MAX_OUTPUT);
-      const pre = document.querySelector(`article.card[data-id="${CSS.escape(id)}"] pre.output`);
-      if (pre) { pre.textContent = pr.output.join("\n"); pre.scrollTop = pre.scrollHeight; }
-      else if (p) rerenderCard(id);
-      break;
-    }
     case "service":
       if (p) {
         const i = p.services.findIndex((s) => s.service === ev.status.service);
@@ -386,6 +395,160 @@ $("doctor").addEventListener("click", async () => {
     `previews: ${r.previews}`, `worktrees: ${(r.worktrees_bytes / 1e6).toFixed(1)} MB`, `home: ${r.home}`].join("\n");
 });
 
+// Build and start output: a channel of its own, in capped batches.
+function onOutput(batch) {
+  const touched = new Set();
+  for (const l of batch.lines) {
+    const id = l.stream.slice("build:".length);
+    const pr = progressOf(id);
+    pr.output.push(`${l.service} | ${l.text}`);
+    touched.add(id);
+  }
+  if (batch.dropped) for (const id of touched) progressOf(id).output.push(`… ${batch.dropped} lines skipped (too fast to show)`);
+  for (const id of touched) {
+    const pr = progressOf(id);
+    if (pr.output.length > MAX_OUTPUT) pr.output.splice(0, pr.output.length - MAX_OUTPUT);
+    const pre = document.querySelector(`article.card[data-id="${CSS.escape(id)}"] pre.output`);
+    if (pre) { pre.textContent = pr.output.join("\n"); pre.scrollTop = pre.scrollHeight; }
+    else if (ui.previews.has(id)) rerenderCard(id);
+  }
+}
+
+async function followOutput() {
+  const ch = new Channel();
+  ch.onmessage = onOutput;
+  await call("output_follow", { preview: null, onBatch: ch });
+}
+
+// ---------- logs panel ----------
+
+const logs = { id: null, sub: null, lines: [], dropped: 0, drawn: false };
+
+async function openLogs(id) {
+  await closeLogs();
+  const p = ui.previews.get(id);
+  if (!p) return;
+  logs.id = id;
+  $("logs-of").textContent = `of ${p.repo}/${p.branch}`;
+  const sel = $("logs-service");
+  sel.replaceChildren(el("option", { value: "", textContent: "All services" }),
+    ...p.services.map((s) => el("option", { value: s.service, textContent: s.service })));
+  $("logs").hidden = false;
+  $("logs").scrollIntoView({ block: "nearest" });
+  await subscribeLogs();
+}
+
+async function subscribeLogs() {
+  await unsubscribeLogs();
+  logs.lines = []; logs.dropped = 0;
+  drawLogs();
+  if (!$("logs-follow").checked || !logs.id) return;
+  const ch = new Channel();
+  const mine = ch;
+  logs.channel = ch;
+  ch.onmessage = (batch) => {
+    if (logs.channel !== mine) return; // a late batch of an old subscription
+    logs.lines.push(...batch.lines);
+    if (logs.lines.length > MAX_LOG_LINES) logs.lines.splice(0, logs.lines.length - MAX_LOG_LINES);
+    logs.dropped += batch.dropped;
+    if (batch.ended) logs.ended = true;
+    scheduleLogs();
+  };
+  const service = $("logs-service").value || null;
+  logs.sub = await call("logs_follow", { id: logs.id, service, tail: 200, onBatch: ch }).catch(() => null);
+}
+
+async function unsubscribeLogs() {
+  logs.channel = null;
+  if (logs.sub !== null) { const s = logs.sub; logs.sub = null; await call("unsubscribe", { sub: s }).catch(() => {}); }
+}
+
+async function closeLogs() {
+  await unsubscribeLogs();
+  logs.id = null;
+  $("logs").hidden = true;
+}
+
+// At most one redraw per frame, however fast lines arrive.
+function scheduleLogs() {
+  if (logs.drawn) return;
+  logs.drawn = true;
+  requestAnimationFrame(() => { logs.drawn = false; drawLogs(); });
+}
+
+function drawLogs() {
+  const q = $("logs-filter").value.trim().toLowerCase();
+  const all = $("logs-service").value === "";
+  const shown = q ? logs.lines.filter((l) => l.text.toLowerCase().includes(q)) : logs.lines;
+  const out = $("logs-out");
+  const atEnd = out.scrollTop + out.clientHeight >= out.scrollHeight - 4;
+  out.textContent = shown.map((l) => (all ? `${l.service} | ` : "") + l.text).join("\n");
+  if (atEnd) out.scrollTop = out.scrollHeight;
+  const info = [`${shown.length} of ${logs.lines.length} lines`];
+  if (logs.dropped) info.push(`${logs.dropped} skipped (too fast)`);
+  if (logs.sub === null && logs.id) info.push("paused");
+  $("logs-info").textContent = info.join(" · ");
+}
+
+$("logs-service").addEventListener("change", () => subscribeLogs());
+$("logs-follow").addEventListener("change", () => ($("logs-follow").checked ? subscribeLogs() : unsubscribeLogs().then(drawLogs)));
+$("logs-filter").addEventListener("input", drawLogs);
+$("logs-close").addEventListener("click", () => closeLogs());
+
+// ---------- settings panel ----------
+
+// Keys marked data-pending belong to engine work that has not landed yet: the
+// engine refuses them, so they are shown disabled, ready for when it does.
+async function openSettings() {
+  const s = await call("settings_get").catch(() => null);
+  if (!s) return;
+  $("set-http-port").value = s.http_port;
+  $("set-admin-port").value = s.admin_port;
+  const pending = [];
+  for (const input of document.querySelectorAll("#settings-form [data-pending]")) {
+    const field = input.dataset.key.split(".").pop();
+    const known = field in s;
+    input.disabled = !known;
+    input.closest("label").classList.toggle("pending", !known);
+    if (known) { if (input.type === "checkbox") input.checked = s[field] === true; else input.value = s[field]; }
+    else pending.push(input.dataset.key);
+  }
+  $("settings-pending").textContent = pending.length ? `Not available in this build yet: ${pending.join(", ")}.` : "";
+  $("set-trusted").replaceChildren(...ui.repos.map((r) => el("li", {},
+    el("label", {}, el("input", { type: "checkbox", checked: r.trusted, dataset: { repo: r.name },
+      onchange: async (ev) => { await call("set_repo_trusted", { name: r.name, trusted: ev.target.checked }).catch(() => {}); await loadRepos(); } }),
+    ` ${r.name}`))));
+  if (!ui.repos.length) $("set-trusted").replaceChildren(el("li", { class: "empty" }, "No repositories yet."));
+  $("settings").hidden = false;
+  $("settings").scrollIntoView({ block: "nearest" });
+}
+
+$("open-settings").addEventListener("click", () => openSettings());
+$("settings-close").addEventListener("click", () => { $("settings").hidden = true; });
+$("settings-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const current = await call("settings_get").catch(() => null);
+  if (!current) return;
+  for (const input of document.querySelectorAll("#settings-form [data-key]")) {
+    if (input.disabled) continue;
+    const key = input.dataset.key;
+    const value = input.type === "checkbox" ? String(input.checked) : input.value.trim();
+    const field = key.split(".").pop();
+    if (String(current[field] ?? current[key]) === value) continue;
+    try { await invoke("settings_set", { key, value }); } catch (e) { showError(e); return; }
+  }
+  showNote("Settings saved. Gateway changes apply when the gateway is next started.");
+});
+for (const [button, cmd] of [["ca-trust", "ca_trust"], ["ca-untrust", "ca_untrust"]]) {
+  $(button).addEventListener("click", async () => {
+    const r = await call(cmd).catch(() => null);
+    if (!r) return;
+    $("ca-out").hidden = false;
+    $("ca-out").textContent = [...r.done.map((d) => `✓ ${d}`), ...r.manual.map((m) => `→ ${m}`)].join("\n") || "Nothing to do.";
+  });
+}
+
 listen("branchyard://event", (e) => onEvent(e.payload));
+followOutput().catch(() => {});
 loadRepos().catch(() => {});
 loadPreviews().catch(() => {});

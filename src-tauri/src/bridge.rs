@@ -1,5 +1,8 @@
-//! Engine events become window events in one place: `branchyard://event`.
+//! Engine events become window events in one place: `branchyard://event`
+//! (build output goes through [`crate::streams`] instead), and ready or
+//! failed previews become desktop notifications.
 
+use branchyard_core::events::Event;
 use branchyard_core::Engine;
 use tauri::{AppHandle, Emitter, Runtime};
 use tokio_util::sync::CancellationToken;
@@ -15,7 +18,12 @@ pub fn start<R: Runtime>(app: AppHandle<R>, engine: Engine) {
     tauri::async_runtime::spawn(async move {
         loop {
             match rx.recv().await {
+                // Output can be a flood: it goes to subscribers' channels, capped.
+                Ok(Event::Output { .. }) => {}
                 Ok(ev) => {
+                    if let Some(n) = crate::notices::for_event(&ev) {
+                        crate::notices::show(&forward_to, n);
+                    }
                     let _ = forward_to.emit(EVENT, &ev);
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
@@ -24,6 +32,14 @@ pub fn start<R: Runtime>(app: AppHandle<R>, engine: Engine) {
         }
     });
     let cancel = CancellationToken::new();
+    // The CLI's lifecycle changes reach the window without waiting for our next event.
+    let follower = engine.clone();
+    let stop = cancel.clone();
+    tauri::async_runtime::spawn(async move {
+        if let Err(e) = follower.follow_other_processes(stop).await {
+            tracing::warn!(error = %e, "changes by other processes show after a reload");
+        }
+    });
     tauri::async_runtime::spawn(async move {
         if let Err(e) = engine.serve(cancel).await {
             tracing::warn!(error = %e, "engine upkeep stopped");

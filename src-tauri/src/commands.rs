@@ -11,8 +11,12 @@ use branchyard_core::error::ErrorDto;
 use branchyard_core::gateway::GatewaySettings;
 use branchyard_core::preview_config::Resolved;
 use branchyard_core::store::{PreviewRecord, RepoRecord, Transition};
+use branchyard_core::tls::TrustReport;
 use branchyard_core::{Engine, Error};
-use tauri::State;
+use tauri::ipc::Channel;
+use tauri::{AppHandle, Runtime, State};
+
+use crate::streams::{Batch, Streams};
 
 type Res<T> = Result<T, ErrorDto>;
 
@@ -165,4 +169,88 @@ pub fn settings_set(engine: State<'_, Engine>, key: String, value: String) -> Re
 #[tauri::command]
 pub fn open_url(url: String) -> Res<()> {
     crate::browser::open(&url).map_err(dto)
+}
+
+/// Installs the local HTTPS CA where this platform allows; what was done and what is left.
+#[tauri::command]
+pub async fn ca_trust(engine: State<'_, Engine>) -> Res<TrustReport> {
+    let engine = engine.inner().clone();
+    blocking(move || engine.ca_trust()).await
+}
+
+/// Removes the local HTTPS CA from the stores it was installed in.
+#[tauri::command]
+pub async fn ca_untrust(engine: State<'_, Engine>) -> Res<TrustReport> {
+    let engine = engine.inner().clone();
+    blocking(move || engine.ca_untrust()).await
+}
+
+/// Follows a preview's logs (every service, or `service`) through `on_batch`,
+/// the last `tail` lines first; the subscription id for [`unsubscribe`].
+#[tauri::command]
+pub async fn logs_follow(
+    engine: State<'_, Engine>,
+    streams: State<'_, Streams>,
+    id: String,
+    service: Option<String>,
+    tail: Option<usize>,
+    on_batch: Channel<Batch>,
+) -> Res<u32> {
+    let services = match service {
+        Some(s) => vec![s],
+        None => engine
+            .status(&self::id(id.clone()))
+            .await
+            .map_err(dto)?
+            .view
+            .services
+            .into_iter()
+            .map(|s| s.service)
+            .collect(),
+    };
+    let tail = tail.unwrap_or(200);
+    Ok(streams.logs(engine.inner().clone(), id, services, tail, on_batch))
+}
+
+/// Follows build and start output (of `preview`, or every preview) through `on_batch`.
+#[tauri::command]
+pub fn output_follow(
+    engine: State<'_, Engine>,
+    streams: State<'_, Streams>,
+    preview: Option<String>,
+    on_batch: Channel<Batch>,
+) -> u32 {
+    streams.output(engine.inner(), preview, on_batch)
+}
+
+/// Ends a logs or output subscription; whether it was open.
+#[tauri::command]
+pub fn unsubscribe(streams: State<'_, Streams>, sub: u32) -> bool {
+    streams.close(sub)
+}
+
+/// Asks for a folder with the platform's picker; `None` when cancelled.
+#[tauri::command]
+pub async fn pick_folder<R: Runtime>(app: AppHandle<R>) -> Res<Option<String>> {
+    use tauri_plugin_dialog::DialogExt;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    app.dialog()
+        .file()
+        .set_title("Add a git repository")
+        .pick_folder(move |p| {
+            let _ = tx.send(p);
+        });
+    let picked = rx.await.ok().flatten();
+    Ok(picked
+        .and_then(|p| p.into_path().ok())
+        .map(|p| p.to_string_lossy().into_owned()))
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Res<T> {
+    match tauri::async_runtime::spawn_blocking(f).await {
+        Ok(r) => r.map_err(dto),
+        Err(e) => Err(dto(Error::Invalid(format!("the task stopped: {e}")))),
+    }
 }

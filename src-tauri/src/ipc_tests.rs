@@ -236,3 +236,29 @@ fn every_registered_command_is_declared_and_granted() {
         "the capability grants more than the app has"
     );
 }
+
+#[test]
+fn log_subscriptions_refuse_unknown_previews_and_unknown_ids() {
+    let f = app();
+    let err = invoke(
+        &f,
+        "logs_follow",
+        json!({"id": "nope.shop", "onBatch": "__CHANNEL__:7"}),
+    )
+    .unwrap_err();
+    assert!(err["code"].is_string(), "{err}");
+    assert!(err["message"].as_str().unwrap().contains("nope"), "{err}");
+    assert_eq!(
+        invoke(&f, "unsubscribe", json!({"sub": 12345})),
+        Ok(json!(false))
+    );
+    let sub = invoke(&f, "output_follow", json!({"onBatch": "__CHANNEL__:8"})).unwrap();
+    assert_eq!(
+        invoke(&f, "unsubscribe", json!({"sub": sub})),
+        Ok(json!(true))
+    );
+    assert_eq!(
+        invoke(&f, "unsubscribe", json!({"sub": sub})),
+        Ok(json!(false))
+    );
+}

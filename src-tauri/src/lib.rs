@@ -5,21 +5,37 @@
 pub mod bridge;
 pub mod browser;
 pub mod commands;
+pub mod notices;
+pub mod probe;
+pub mod streams;
 pub mod tray;
 
 #[cfg(test)]
 mod ipc_tests;
 
 use branchyard_core::Engine;
-use tauri::{AppHandle, Manager, Runtime, WindowEvent};
+use tauri::{AppHandle, DragDropEvent, Emitter, Manager, Runtime, WindowEvent};
 
 /// The main window's label (tauri.conf.json).
 const MAIN: &str = "main";
 
-/// The app: [`with_commands`] plus the bridge that forwards engine events to
-/// the window and runs the engine's upkeep.
+/// The window event carrying folders dropped on the window.
+pub const DROPPED: &str = "branchyard://dropped";
+
+/// The app: [`with_commands`] plus the platform plugins (one instance,
+/// notifications, folder picker) and the bridge that forwards engine events
+/// to the window and runs the engine's upkeep.
 pub fn builder<R: Runtime>(engine: Engine) -> tauri::Builder<R> {
-    with_commands(tauri::Builder::<R>::new(), engine).setup(|app| {
+    // First, so a second launch hands over before anything else starts.
+    let base = tauri::Builder::<R>::new()
+        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+            tracing::info!(?argv, "second launch: showing the running window");
+            probe::second_instance(&argv);
+            show_main(app);
+        }))
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_dialog::init());
+    with_commands(base, engine).setup(|app| {
         let engine = app.state::<Engine>().inner().clone();
         bridge::start(app.handle().clone(), engine);
         Ok(())
@@ -52,14 +68,31 @@ pub fn with_commands<R: Runtime>(base: tauri::Builder<R>, engine: Engine) -> tau
             commands::settings_get,
             commands::settings_set,
             commands::open_url,
+            commands::ca_trust,
+            commands::ca_untrust,
+            commands::logs_follow,
+            commands::output_follow,
+            commands::unsubscribe,
+            commands::pick_folder,
         ])
-        .on_window_event(|window, event| {
-            if let WindowEvent::CloseRequested { api, .. } = event {
-                if window.label() == MAIN {
-                    api.prevent_close();
-                    let _ = window.hide();
+        .manage(streams::Streams::default())
+        .on_window_event(|window, event| match event {
+            WindowEvent::CloseRequested { api, .. } if window.label() == MAIN => {
+                api.prevent_close();
+                let _ = window.hide();
+            }
+            // Folders dropped on the window: the UI adds each as a repository.
+            WindowEvent::DragDrop(DragDropEvent::Drop { paths, .. }) => {
+                let dirs: Vec<String> = paths
+                    .iter()
+                    .filter(|p| p.is_dir())
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .collect();
+                if !dirs.is_empty() {
+                    let _ = window.emit_to(MAIN, DROPPED, dirs);
                 }
             }
+            _ => {}
         })
 }
 

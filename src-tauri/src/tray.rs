@@ -15,7 +15,8 @@ use tauri::{AppHandle, Manager, Runtime};
 const TRAY_ID: &str = "branchyard";
 
 /// How all previews are doing, worst first wins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Aggregate {
     /// No preview is serving or moving.
     Idle,
@@ -49,7 +50,7 @@ impl Aggregate {
 }
 
 /// One preview's entry in the tray menu.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TrayEntry {
     /// Preview id (menu item ids derive from it).
     pub id: String,
@@ -62,7 +63,7 @@ pub struct TrayEntry {
 }
 
 /// Everything the tray shows, computed from the previews alone.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TrayModel {
     /// Overall state (chooses the icon).
     pub aggregate: Aggregate,
@@ -135,6 +136,83 @@ impl TrayModel {
     }
 }
 
+/// One item of the tray menu: what both the real menu and its text form are built from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MenuItem {
+    /// A clickable item: its id ([`TrayAction::menu_id`]) and label.
+    Text {
+        /// Menu item id.
+        id: String,
+        /// What it shows.
+        label: String,
+    },
+    /// A submenu with clickable items.
+    Sub {
+        /// What it shows.
+        label: String,
+        /// Its items.
+        items: Vec<MenuItem>,
+    },
+    /// A separator line.
+    Separator,
+}
+
+impl TrayModel {
+    /// The menu's items, in order: a submenu per preview, then Show and Quit.
+    pub fn menu_items(&self) -> Vec<MenuItem> {
+        let text = |a: TrayAction, label: String| MenuItem::Text {
+            id: a.menu_id(),
+            label,
+        };
+        let mut out: Vec<MenuItem> = self
+            .entries
+            .iter()
+            .map(|e| {
+                let mut items = Vec::new();
+                if let Some(url) = &e.url {
+                    items.push(text(TrayAction::Open(url.clone()), format!("Open {url}")));
+                }
+                items.push(if e.startable {
+                    text(TrayAction::Start(e.id.clone()), "Start".into())
+                } else {
+                    text(TrayAction::Stop(e.id.clone()), "Stop".into())
+                });
+                MenuItem::Sub {
+                    label: e.label.clone(),
+                    items,
+                }
+            })
+            .collect();
+        if !out.is_empty() {
+            out.push(MenuItem::Separator);
+        }
+        out.push(text(TrayAction::Show, "Show Branchyard".into()));
+        out.push(text(TrayAction::Quit, "Quit".into()));
+        out
+    }
+
+    /// The menu as text (submenus indented): the tray is not drawn under
+    /// Xvfb, so the window test and the README read this.
+    pub fn menu_text(&self) -> String {
+        fn put(out: &mut String, items: &[MenuItem], indent: &str) {
+            for i in items {
+                match i {
+                    MenuItem::Text { label, .. } => out.push_str(&format!("{indent}{label}\n")),
+                    MenuItem::Sub { label, items } => {
+                        out.push_str(&format!("{indent}{label} ▸\n"));
+                        put(out, items, "    ");
+                    }
+                    MenuItem::Separator => out.push_str("────────\n"),
+                }
+            }
+        }
+        let mut out = String::new();
+        put(&mut out, &self.menu_items(), "");
+        out
+    }
+}
+
 /// `3 ready · 1 building`, states in lifecycle order; a hint when there are none.
 fn tooltip(states: &[State]) -> String {
     if states.is_empty() {
@@ -181,30 +259,25 @@ fn entry(p: &PreviewRecord) -> TrayEntry {
     }
 }
 
-/// Builds the tray menu for a model.
+/// Builds the tray menu for a model, from [`TrayModel::menu_items`].
 fn menu<R: Runtime>(app: &AppHandle<R>, model: &TrayModel) -> tauri::Result<Menu<R>> {
     let mut m = MenuBuilder::new(app);
-    for e in &model.entries {
-        let mut sub = SubmenuBuilder::new(app, &e.label);
-        if let Some(url) = &e.url {
-            sub = sub.text(
-                TrayAction::Open(url.clone()).menu_id(),
-                format!("Open {url}"),
-            );
-        }
-        sub = if e.startable {
-            sub.text(TrayAction::Start(e.id.clone()).menu_id(), "Start")
-        } else {
-            sub.text(TrayAction::Stop(e.id.clone()).menu_id(), "Stop")
+    for item in model.menu_items() {
+        m = match item {
+            MenuItem::Text { id, label } => m.text(id, label),
+            MenuItem::Separator => m.separator(),
+            MenuItem::Sub { label, items } => {
+                let mut sub = SubmenuBuilder::new(app, &label);
+                for i in items {
+                    if let MenuItem::Text { id, label } = i {
+                        sub = sub.text(id, label);
+                    }
+                }
+                m.item(&sub.build()?)
+            }
         };
-        m = m.item(&sub.build()?);
     }
-    if !model.entries.is_empty() {
-        m = m.separator();
-    }
-    m.text(TrayAction::Show.menu_id(), "Show Branchyard")
-        .text(TrayAction::Quit.menu_id(), "Quit")
-        .build()
+    m.build()
 }
 
 /// Shows the tray icon and keeps it current with engine events.
@@ -219,6 +292,7 @@ pub fn install<R: Runtime>(app: &AppHandle<R>, engine: Engine) -> tauri::Result<
         .menu(&menu(app, &model)?)
         .on_menu_event(on_menu)
         .build(app)?;
+    crate::probe::tray(&model);
     let mut rx = engine.subscribe();
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
@@ -255,6 +329,7 @@ async fn refresh<R: Runtime>(
     if model == *shown {
         return;
     }
+    crate::probe::tray(&model);
     let result = (|| {
         tray.set_icon(Some(model.aggregate.icon()))?;
         tray.set_tooltip(Some(&model.tooltip))?;
@@ -375,6 +450,22 @@ mod tests {
         assert_eq!(m.entries[0].url.as_deref(), Some("http://a.shop.localhost"));
         assert!(!m.entries[0].startable);
         assert!(m.entries[1].startable);
+    }
+
+    #[test]
+    fn the_menu_text_lists_each_preview_with_its_actions() {
+        let m =
+            TrayModel::from_previews(&[preview("a", State::Ready), preview("b", State::Stopped)]);
+        assert_eq!(
+            m.menu_text(),
+            "shop/a — ready ▸\n    Open http://a.shop.localhost\n    Stop\n\
+             shop/b — stopped ▸\n    Open http://b.shop.localhost\n    Start\n\
+             ────────\nShow Branchyard\nQuit\n"
+        );
+        assert_eq!(
+            TrayModel::from_previews(&[]).menu_text(),
+            "Show Branchyard\nQuit\n"
+        );
     }
 
     #[test]

@@ -1,7 +1,20 @@
 //! The desktop app end to end: the built `branchyard-desktop` driven through
 //! `tauri-driver` + WebKitWebDriver under a display (run it under
-//! `xvfb-run -a`). Skips, saying why, when any of those is missing.
+//! `xvfb-run -a`, and `dbus-run-session` for single instance and
+//! notifications). Skips, saying why, when any of those is missing.
 //! Screenshots go to target/e2e-screenshots/.
+
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+// The e2e suite's fixtures: the busybox image, git repos, the CLI, the gateway.
+#[allow(dead_code)]
+#[path = "../e2e/fixture.rs"]
+mod fixture;
+mod previews;
+#[allow(dead_code)]
+#[path = "../e2e/support.rs"]
+mod support;
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -12,11 +25,11 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
 /// The workspace root (this package lives in tests/).
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn on_path(program: &str) -> Option<PathBuf> {
+pub(crate) fn on_path(program: &str) -> Option<PathBuf> {
     let home_bin = std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo/bin"));
     std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
@@ -28,7 +41,7 @@ fn on_path(program: &str) -> Option<PathBuf> {
 }
 
 /// Why the test cannot run here, if it cannot.
-fn missing(app: &Path) -> Option<String> {
+pub(crate) fn missing(app: &Path) -> Option<String> {
     if !app.is_file() {
         return Some(format!(
             "{} is not built: run `cargo build -p branchyard-desktop` first",
@@ -48,13 +61,49 @@ fn missing(app: &Path) -> Option<String> {
 }
 
 /// tauri-driver, killed when dropped.
-struct Driver(Child);
+pub(crate) struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // WebKitWebDriver and the app outlive tauri-driver when it is killed; the
+        // app would then own the single-instance name and swallow the next launch.
+        let tree = descendants(self.0.id());
         let _ = self.0.kill();
         let _ = self.0.wait();
+        for pid in tree {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+        }
     }
+}
+
+/// Every process below `root` (children first found, then theirs).
+fn descendants(root: u32) -> Vec<u32> {
+    let mut parent_of = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // The command name may hold spaces and parentheses: fields start after the last ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(ppid) = ppid {
+            parent_of.push((pid, ppid));
+        }
+    }
+    let mut out = vec![];
+    let mut todo = vec![root];
+    while let Some(p) = todo.pop() {
+        for (child, _) in parent_of.iter().filter(|(_, pp)| *pp == p) {
+            out.push(*child);
+            todo.push(*child);
+        }
+    }
+    out
 }
 
 fn git(dir: &Path, args: &[&str]) {
@@ -68,14 +117,56 @@ fn git(dir: &Path, args: &[&str]) {
     assert!(ok, "git {args:?} failed");
 }
 
-async fn shot(c: &Client, name: &str) {
+pub(crate) async fn shot(c: &Client, name: &str) {
     let dir = root().join("target/e2e-screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     let png = c.screenshot().await.unwrap();
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }
 
-async fn text_of(c: &Client, css: &str) -> String {
+/// Starts tauri-driver with `envs` (the app inherits them through
+/// WebKitWebDriver) and opens a session on the app.
+pub(crate) async fn launch(app: &Path, envs: &[(&str, &std::ffi::OsStr)]) -> (Driver, Client) {
+    let mut cmd = Command::new(on_path("tauri-driver").unwrap());
+    cmd.env("NO_AT_BRIDGE", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let driver = Driver(cmd.spawn().unwrap());
+    let start = Instant::now();
+    while TcpStream::connect("127.0.0.1:4444").is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "tauri-driver did not listen on 4444"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("tauri:options".into(), json!({"application": app}));
+    // tauri-driver listens before WebKitWebDriver behind it does: on a loaded
+    // machine the first session request can find nothing to forward to.
+    let mut tries = 0;
+    let c = loop {
+        match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps.clone())
+            .connect("http://127.0.0.1:4444")
+            .await
+        {
+            Ok(c) => break c,
+            Err(e) if tries < 5 => {
+                tries += 1;
+                eprintln!("no WebDriver session yet ({e}), retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => panic!("no WebDriver session: {e}"),
+        }
+    };
+    (driver, c)
+}
+
+pub(crate) async fn text_of(c: &Client, css: &str) -> String {
     c.find(Locator::Css(css))
         .await
         .unwrap()
@@ -107,31 +198,7 @@ async fn a_repo_added_in_the_window_shows_its_branches_and_the_filter_narrows_th
     );
     git(&repo, &["checkout", "-q", "main"]);
 
-    let driver = Driver(
-        Command::new(on_path("tauri-driver").unwrap())
-            // The app inherits this through WebKitWebDriver: a home of its own.
-            .env("BRANCHYARD_HOME", home.path())
-            .env("NO_AT_BRIDGE", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let start = Instant::now();
-    while TcpStream::connect("127.0.0.1:4444").is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "tauri-driver did not listen on 4444"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut caps = serde_json::Map::new();
-    caps.insert("tauri:options".into(), json!({"application": app}));
-    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect("http://127.0.0.1:4444")
-        .await
-        .unwrap();
+    let (driver, c) = launch(&app, &[("BRANCHYARD_HOME", home.path().as_os_str())]).await;
 
     let wait = || c.wait().at_most(Duration::from_secs(15));
     wait()

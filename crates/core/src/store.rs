@@ -2,6 +2,7 @@
 //! the append-only transitions log, settings, and the leases that keep two
 //! processes from acting on one preview at once.
 
+mod external;
 mod leases;
 mod migrations;
 mod previews;
@@ -54,6 +55,8 @@ pub type StoreResult<T> = std::result::Result<T, StoreError>;
 pub struct Store {
     conn: Mutex<Connection>,
     path: String,
+    /// Transitions this process wrote, so following the log skips them.
+    own: external::Own,
 }
 
 impl Store {
@@ -79,6 +82,7 @@ impl Store {
         Ok(Store {
             conn: Mutex::new(conn),
             path: display,
+            own: external::Own::default(),
         })
     }
 

@@ -118,7 +118,10 @@ impl Store {
             params![p.id, trigger, now],
         )
         .map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))
+        let seq = tx.last_insert_rowid();
+        tx.commit().map_err(|e| self.err(e))?;
+        self.own.mark(seq);
+        Ok(())
     }
 
     /// All previews, by id.
@@ -199,6 +202,7 @@ impl Store {
         .map_err(|e| self.err(e))?;
         let seq = tx.last_insert_rowid();
         tx.commit().map_err(|e| self.err(e))?;
+        self.own.mark(seq);
         Ok(Transition {
             seq,
             preview: id.to_string(),
