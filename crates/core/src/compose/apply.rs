@@ -27,7 +27,7 @@ use crate::docker::{DockerError, PreviewLabels};
 use crate::events::{ServiceStatus, Step};
 
 pub use spec::{container_name, image_of, network_name, volume_name};
-pub use teardown::{down, stop, undo, DownReport};
+pub use teardown::{down, remove_stopped, stop, stop_all, undo, DownReport};
 
 /// Options of [`up`].
 #[derive(Debug, Clone)]

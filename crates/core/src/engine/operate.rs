@@ -174,45 +174,71 @@ impl Engine {
     async fn down_held(&self, rec: &PreviewRecord, opts: DownOptions) -> Result<()> {
         let repo = self.repo(&rec.repo)?;
         let worktree = PathBuf::from(&rec.worktree);
-        // Check before touching anything, so a refusal loses nothing.
-        if !opts.keep_worktree && !opts.force && worktree.exists() {
-            let wt = worktree.clone();
-            if blocking(move || git::is_dirty(&wt)).await?? {
-                return Err(Error::Dirty(format!(
-                    "the worktree {} has uncommitted changes: commit or copy them, pass --keep-worktree to keep it, or --force to delete them",
-                    worktree.display()
-                )));
+        // Check before touching anything, so a refusal loses nothing; Docker
+        // is connected meanwhile (a failure to connect shows when it is used).
+        let dirty = async {
+            if !opts.keep_worktree && !opts.force && worktree.exists() {
+                let wt = worktree.clone();
+                return Ok::<_, Error>(blocking(move || git::is_dirty(&wt)).await??);
             }
+            Ok(false)
+        };
+        let (dirty, _) = tokio::join!(dirty, self.docker());
+        if dirty? {
+            return Err(Error::Dirty(format!(
+                "the worktree {} has uncommitted changes: commit or copy them, pass --keep-worktree to keep it, or --force to delete them",
+                worktree.display()
+            )));
         }
         self.transition(&rec.id, State::Removing, "down", "")?;
         let result = async {
             let docker = self.docker().await?;
-            if let Some(g) = self.inner.gateway.lock().await.clone() {
-                for u in &rec.urls {
-                    g.remove_route(&u.host).await?;
+            // The gateway leaves the network while the containers stop, so the
+            // network can go as soon as the last container has stopped.
+            let detach = async {
+                let g = match self.inner.gateway.lock().await.clone() {
+                    Some(g) => Some(g),
+                    None => {
+                        crate::gateway::attach(
+                            docker,
+                            self.home().root(),
+                            &self.gateway_settings()?,
+                        )
+                        .await?
+                    }
+                };
+                if let Some(g) = g {
+                    for u in &rec.urls {
+                        g.remove_route(&u.host).await?;
+                    }
+                    g.disconnect_network(docker, &format!("{}_default", rec.project))
+                        .await?;
                 }
-                g.disconnect_network(docker, &format!("{}_default", rec.project))
-                    .await?;
-            } else if let Some(g) =
-                crate::gateway::attach(docker, self.home().root(), &self.gateway_settings()?)
-                    .await?
-            {
-                for u in &rec.urls {
-                    g.remove_route(&u.host).await?;
+                Ok::<_, Error>(())
+            };
+            let (detached, stopped) = tokio::join!(detach, apply::stop_all(docker, &rec.project));
+            detached?;
+            let containers = stopped?;
+            // Nothing runs from the worktree any more: it goes while Docker
+            // removes the containers and the network.
+            let worktree = async {
+                if !opts.keep_worktree {
+                    let (rp, wt, name, force) = (
+                        PathBuf::from(&repo.path),
+                        worktree.clone(),
+                        worktree_name(rec),
+                        opts.force,
+                    );
+                    blocking(move || git::remove_worktree(&rp, &wt, &name, force)).await??;
                 }
-                g.disconnect_network(docker, &format!("{}_default", rec.project))
-                    .await?;
-            }
-            apply::down(docker, &rec.project, opts.volumes).await?;
-            if !opts.keep_worktree {
-                let (rp, wt, name, force) = (
-                    PathBuf::from(&repo.path),
-                    worktree.clone(),
-                    worktree_name(rec),
-                    opts.force,
-                );
-                blocking(move || git::remove_worktree(&rp, &wt, &name, force)).await??;
-            }
+                Ok::<_, Error>(())
+            };
+            let (removed, worktree) = tokio::join!(
+                apply::remove_stopped(docker, &rec.project, &containers, opts.volumes),
+                worktree
+            );
+            removed?;
+            worktree?;
             let _ = std::fs::remove_dir_all(self.home().preview_state_dir(&rec.id));
             Ok::<_, Error>(())
         }

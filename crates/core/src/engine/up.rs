@@ -56,7 +56,9 @@ impl Engine {
     pub async fn up(&self, repo: &str, branch: &str, opts: &UpOptions) -> Result<PreviewRecord> {
         let span = tracing::info_span!("up", repo, branch);
         async move {
-            let start = self.prepare_up(repo, branch).await?;
+            // Docker is connected meanwhile (a failure to connect shows when it is used).
+            let (start, _) = tokio::join!(self.prepare_up(repo, branch), self.docker());
+            let start = start?;
             let id = start.record.id.clone();
             self.take_lease(&id, "up").await?;
             let result = self.run_up(&start, opts).await;

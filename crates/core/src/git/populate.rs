@@ -16,7 +16,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use git2::{IndexEntry, IndexTime, Oid, Repository, Tree};
+use git2::{Index, IndexEntry, IndexTime, Oid, Repository, Tree};
 
 use super::GitError;
 
@@ -139,11 +139,12 @@ fn plain_name(name: &[u8]) -> bool {
 }
 
 /// Writes `plan` into the empty directory `root` (the worktree whose git
-/// files are in place) and the index describing it. Returns the files written.
+/// files are in place) and, at `index_path`, the index describing it.
+/// Returns the files written.
 ///
 /// # Errors
 /// File system failures, or libgit2 could not read a blob or write the index.
-pub(super) fn write(root: &Path, plan: Plan) -> Result<usize, GitError> {
+pub(super) fn write(root: &Path, index_path: &Path, plan: Plan) -> Result<usize, GitError> {
     for dir in &plan.dirs {
         let p = root.join(OsStr::from_bytes(dir));
         std::fs::create_dir(&p).map_err(|e| GitError::io(&p, e))?;
@@ -156,13 +157,9 @@ pub(super) fn write(root: &Path, plan: Plan) -> Result<usize, GitError> {
             .unwrap_or(1)
             .clamp(1, MAX_THREADS)
     };
-    let threads: usize = std::env::var("BY_THREADS")
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(threads); // TEMP
-                             // Threads take small batches in turn rather than fixed shares, so one that
-                             // gets less CPU (a busy machine) does not hold the others up; a batch of
-                             // neighbouring paths mostly stays in one directory.
+    // Threads take small batches in turn rather than fixed shares, so one that
+    // gets less CPU (a busy machine) does not hold the others up; a batch of
+    // neighbouring paths mostly stays in one directory.
     let next = AtomicUsize::new(0);
     let blobs = &plan.blobs;
     let written: Vec<Result<Vec<(usize, IndexEntry)>, GitError>> = std::thread::scope(|s| {
@@ -186,9 +183,10 @@ pub(super) fn write(root: &Path, plan: Plan) -> Result<usize, GitError> {
         entries.extend(part?);
     }
     entries.sort_unstable_by_key(|(i, _)| *i);
-    let repo = Repository::open(root).map_err(|e| GitError::git(root, e))?;
-    let g = |e| GitError::git(root, e);
-    let mut index = repo.index().map_err(g)?;
+    // An index of no repository: libgit2 then trusts the ids (it would look
+    // each blob up in the object database again, though we just read them).
+    let g = |e| GitError::git(index_path, e);
+    let mut index = Index::open(index_path).map_err(g)?;
     for (_, entry) in &entries {
         index.add(entry).map_err(g)?;
     }

@@ -140,7 +140,7 @@ fn create(
     let files = match populate::plan(repo, &tree)? {
         Some(plan) => {
             tracing::debug!(files = plan.len(), "parallel checkout");
-            populate::write(&abs, plan)?
+            populate::write(&abs, &admin.join("index"), plan)?
         }
         None => {
             tracing::debug!("libgit2 checkout (filters, submodules or unusual names)");

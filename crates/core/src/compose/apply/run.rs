@@ -3,6 +3,7 @@
 //! until it has settled.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::Instant;
 
 use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
@@ -11,7 +12,9 @@ use futures_util::future::try_join_all;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::images::ServiceImage;
 use super::monitor::Monitor;
+use super::resources::NetworkGate;
 use super::spec::container_name;
 use super::start::{start_all, Launch};
 use super::{images, resources, teardown, OnProgress, Progress, UpOptions};
@@ -37,13 +40,36 @@ pub(super) async fn up(
     // Resources always run to the end (they are quick, and a create cut short
     // would still happen in Docker); builds stop when resources fail.
     let resources_failed = cancel.child_token();
-    let resources = async {
-        let r = resources::ensure(docker, p, labels, log).await;
-        match &r {
-            Ok(summary) => progress(Progress::StepDone(Step::Resources, summary.clone())),
-            Err(_) => resources_failed.cancel(),
+    let (gate_tx, gate) = NetworkGate::new();
+    let failing = |r: Result<usize, DockerError>| {
+        if r.is_err() {
+            resources_failed.cancel();
         }
         r
+    };
+    // The step is done when both kinds are: whichever finishes last says so.
+    let made = std::sync::Mutex::new((None, None));
+    let made_some = |nets: Option<usize>, vols: Option<usize>| {
+        let mut m = made.lock().unwrap_or_else(|e| e.into_inner());
+        m.0 = nets.or(m.0);
+        m.1 = vols.or(m.1);
+        if let (Some(n), Some(v)) = *m {
+            progress(Progress::StepDone(
+                Step::Resources,
+                format!("{n} networks and {v} volumes created"),
+            ));
+        }
+    };
+    // The networks are made while the containers are created (see resources.rs).
+    let networks = async {
+        let n = failing(resources::networks(docker, p, labels, log, gate_tx).await)?;
+        made_some(Some(n), None);
+        Ok::<_, DockerError>(())
+    };
+    let volumes = async {
+        let v = failing(resources::volumes(docker, p, labels, log).await)?;
+        made_some(None, Some(v));
+        Ok(())
     };
     let images = async {
         tokio::select! {
@@ -51,9 +77,43 @@ pub(super) async fn up(
             () = resources_failed.cancelled() => Err(DockerError::Cancelled),
         }
     };
-    let (resources, images, existing) =
-        tokio::join!(resources, images, list_project_containers(docker, &p.name));
-    resources?;
+    let rest = launch(
+        docker,
+        p,
+        labels,
+        opts,
+        progress,
+        cancel,
+        (images, volumes),
+        &gate,
+    );
+    let (networks, rest) = tokio::join!(networks, rest);
+    // A network's failure is the cause; what it stopped is its echo.
+    networks?;
+    rest
+}
+
+/// Everything after the images and volumes (which it awaits): the plan, old
+/// containers out, then the services created and started, each start once
+/// the networks exist.
+#[allow(clippy::too_many_arguments)]
+async fn launch(
+    docker: &Docker,
+    p: &Project,
+    labels: &PreviewLabels,
+    opts: &UpOptions,
+    progress: OnProgress<'_>,
+    cancel: &CancellationToken,
+    (images, volumes): (
+        impl Future<Output = Result<HashMap<String, ServiceImage>, DockerError>>,
+        impl Future<Output = Result<(), DockerError>>,
+    ),
+    gate: &NetworkGate,
+) -> Result<(), DockerError> {
+    let log = &opts.record;
+    let (volumes, images, existing) =
+        tokio::join!(volumes, images, list_project_containers(docker, &p.name));
+    volumes?;
     checkpoint(cancel)?;
     let (images, existing) = (images?, existing?);
 
@@ -111,6 +171,7 @@ pub(super) async fn up(
         images: &images,
         existing: &ids,
         monitor: &monitor,
+        networks: gate,
         opts,
         progress,
     };

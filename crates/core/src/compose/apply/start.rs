@@ -17,11 +17,12 @@ use tokio_util::sync::CancellationToken;
 use super::follow::{Follow, Phase, Target, Wait};
 use super::images::ServiceImage;
 use super::monitor::Monitor;
+use super::resources::NetworkGate;
 use super::spec::{container_name, Spec};
 use super::{AppliedLog, OnProgress, Progress, UpOptions};
 use crate::compose::model::{Condition, Project, Service};
 use crate::compose::plan::{Action, Plan};
-use crate::docker::{DockerError, PreviewLabels};
+use crate::docker::{is_not_found, DockerError, PreviewLabels};
 use crate::events::{ServiceState, ServiceStatus};
 
 /// Everything creating and starting the services needs.
@@ -40,6 +41,8 @@ pub(super) struct Launch<'a> {
     pub existing: &'a HashMap<String, String>,
     /// The project's event subscription.
     pub monitor: &'a Monitor,
+    /// Says when containers may be created and started.
+    pub networks: &'a NetworkGate,
     /// Options.
     pub opts: &'a UpOptions,
     /// Progress callback.
@@ -144,6 +147,7 @@ async fn service(
         .and_then(|m| m.strip_prefix("service:"));
     let mut id = l.existing.get(name).cloned();
     if creates && shares_with.is_none() {
+        abortable(abort, l.networks.checked()).await?;
         id = Some(create(l, name, svc).await?);
     }
     let implicit = shares_with.map(|x| (x.to_string(), Condition::ServiceStarted, true));
@@ -166,6 +170,7 @@ async fn service(
     if creates && shares_with.is_some() {
         id = Some(create(l, name, svc).await?);
     }
+    abortable(abort, l.networks.ready()).await?;
     let wait = Wait {
         health: has_health(svc) || awaited_with(p, name, Condition::ServiceHealthy),
         exit: awaited_with(p, name, Condition::ServiceCompletedSuccessfully),
@@ -239,13 +244,25 @@ async fn create(l: &Launch<'_>, name: &str, svc: &Service) -> Result<String, Doc
     // undo still knows to remove it.
     let log: &AppliedLog = &l.opts.record;
     log.update(|a| a.containers.push(cname.clone()));
-    let created = l
+    let opts = opts.build();
+    let created = match l
         .docker
-        .create_container(Some(opts.build()), body)
+        .create_container(Some(opts.clone()), body.clone())
         .await
-        .map_err(|e| {
-            DockerError::from_bollard(&format!("creating container {cname} (service {name})"), e)
-        })?;
+    {
+        // A Docker that checks the network at create time: once it exists, again.
+        Err(e) if is_not_found(&e) && e.to_string().contains("network") => {
+            l.networks.ready().await?;
+            l.docker.create_container(Some(opts), body).await
+        }
+        r => r,
+    }
+    .map_err(|e| {
+        DockerError::from_bollard(&format!("creating container {cname} (service {name})"), e)
+    })?;
+    if !more_networks.is_empty() {
+        l.networks.ready().await?;
+    }
     for (net, aliases) in more_networks {
         let req = NetworkConnectRequest {
             container: created.id.clone(),

@@ -69,6 +69,12 @@ async fn stop_container(docker: &Docker, name: &str) -> Result<(), DockerError> 
 /// When Docker refuses.
 pub(super) async fn remove_container(docker: &Docker, name: &str) -> Result<(), DockerError> {
     stop_container(docker, name).await?;
+    delete_container(docker, name).await
+}
+
+/// Removes a container (stopped already, or killed) with its anonymous
+/// volumes, tolerating "gone".
+async fn delete_container(docker: &Docker, name: &str) -> Result<(), DockerError> {
     let opts = RemoveContainerOptionsBuilder::default()
         .force(true)
         .v(true)
@@ -133,7 +139,7 @@ fn by_project(project: &str) -> HashMap<&'static str, Vec<String>> {
 }
 
 /// Removes every container of `project` (in parallel, each stopped within its
-/// grace period), then its networks, and with `remove_volumes` its volumes.
+/// grace period), its networks, and with `remove_volumes` its volumes.
 /// Idempotent.
 ///
 /// # Errors
@@ -143,47 +149,87 @@ pub async fn down(
     project: &str,
     remove_volumes: bool,
 ) -> Result<DownReport, DockerError> {
-    let containers: Vec<String> = list_project_containers(docker, project)
-        .await?
-        .iter()
-        .map(name_of)
-        .collect();
-    try_join_all(containers.iter().map(|name| remove_container(docker, name))).await?;
-    let networks: Vec<String> = docker
-        .list_networks(Some(
-            ListNetworksOptionsBuilder::default()
-                .filters(&by_project(project))
-                .build(),
-        ))
-        .await
-        .map_err(|e| DockerError::from_bollard(&format!("listing networks of {project}"), e))?
-        .into_iter()
-        .filter_map(|n| n.name)
-        .collect();
-    try_join_all(networks.iter().map(|n| remove_network(docker, n))).await?;
-    let mut volumes = Vec::new();
-    if remove_volumes {
-        let list = docker
-            .list_volumes(Some(
-                ListVolumesOptionsBuilder::default()
-                    .filters(&by_project(project))
-                    .build(),
-            ))
-            .await
-            .map_err(|e| DockerError::from_bollard(&format!("listing volumes of {project}"), e))?;
-        volumes = list
-            .volumes
-            .unwrap_or_default()
-            .into_iter()
-            .map(|v| v.name)
-            .collect();
-        try_join_all(volumes.iter().map(|v| remove_volume(docker, v))).await?;
-    }
+    let containers = stop_all(docker, project).await?;
+    let (networks, volumes) = remove_stopped(docker, project, &containers, remove_volumes).await?;
     Ok(DownReport {
         containers,
         networks,
         volumes,
     })
+}
+
+/// The first half of [`down`]: every container of `project` stopped within its
+/// grace period, in parallel. Returns the names of all its containers.
+///
+/// # Errors
+/// When Docker refuses.
+pub async fn stop_all(docker: &Docker, project: &str) -> Result<Vec<String>, DockerError> {
+    let containers: Vec<String> = list_project_containers(docker, project)
+        .await?
+        .iter()
+        .map(name_of)
+        .collect();
+    try_join_all(containers.iter().map(|name| stop_container(docker, name))).await?;
+    Ok(containers)
+}
+
+/// The second half of [`down`], once [`stop_all`] returned `containers`: they
+/// are removed while the networks go (a stopped container holds no network
+/// endpoint), then with `remove_volumes` the named volumes (which removed
+/// containers no longer use). Returns the networks and volumes removed.
+///
+/// # Errors
+/// When Docker refuses.
+pub async fn remove_stopped(
+    docker: &Docker,
+    project: &str,
+    containers: &[String],
+    remove_volumes: bool,
+) -> Result<(Vec<String>, Vec<String>), DockerError> {
+    let containers = async {
+        try_join_all(containers.iter().map(|name| delete_container(docker, name))).await?;
+        if remove_volumes {
+            return remove_project_volumes(docker, project).await;
+        }
+        Ok(Vec::new())
+    };
+    let networks = async {
+        let list = docker
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::default()
+                    .filters(&by_project(project))
+                    .build(),
+            ))
+            .await
+            .map_err(|e| DockerError::from_bollard(&format!("listing networks of {project}"), e))?;
+        let names: Vec<String> = list.into_iter().filter_map(|n| n.name).collect();
+        try_join_all(names.iter().map(|n| remove_network(docker, n))).await?;
+        Ok::<_, DockerError>(names)
+    };
+    let (volumes, networks) = tokio::try_join!(containers, networks)?;
+    Ok((networks, volumes))
+}
+
+async fn remove_project_volumes(
+    docker: &Docker,
+    project: &str,
+) -> Result<Vec<String>, DockerError> {
+    let list = docker
+        .list_volumes(Some(
+            ListVolumesOptionsBuilder::default()
+                .filters(&by_project(project))
+                .build(),
+        ))
+        .await
+        .map_err(|e| DockerError::from_bollard(&format!("listing volumes of {project}"), e))?;
+    let names: Vec<String> = list
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| v.name)
+        .collect();
+    try_join_all(names.iter().map(|v| remove_volume(docker, v))).await?;
+    Ok(names)
 }
 
 /// Stops every running container of `project` in parallel (containers,
