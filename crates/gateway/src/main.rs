@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use branchyard_gateway::{serve, Config, Limits};
 use tokio_util::sync::CancellationToken;
 
+#[cfg(target_env = "musl")]
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -113,3 +113,43 @@ pub fn served_name(table: &RouteTable, sni: Option<&str>) -> Option<String> {
     live.cert.as_ref()?;
     Some(live.route.host.clone())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn pair(name: &str) -> TlsPair {
+        let made = rcgen::generate_simple_self_signed(vec![name.to_string()]).unwrap();
+        TlsPair {
+            cert_pem: made.cert.pem(),
+            key_pem: made.signing_key.serialize_pem(),
+        }
+    }
+
+    #[test]
+    fn a_leaf_with_its_own_key_parses_and_one_with_another_key_is_refused() {
+        let a = pair("a.r.localhost");
+        let b = pair("b.r.localhost");
+        assert!(certified_key(&a).is_ok());
+        let mixed = TlsPair {
+            cert_pem: a.cert_pem,
+            key_pem: b.key_pem,
+        };
+        let e = certified_key(&mixed).unwrap_err();
+        assert!(matches!(e, TlsError::Key(_)), "{e}");
+    }
+
+    #[test]
+    fn the_fallback_names_no_preview() {
+        let fb = fallback().unwrap();
+        let mut found = false;
+        for c in fb.cert.iter() {
+            found |= c
+                .as_ref()
+                .windows(FALLBACK_NAME.len())
+                .any(|w| w == FALLBACK_NAME.as_bytes());
+        }
+        assert!(found, "the fallback certificate is for {FALLBACK_NAME}");
+    }
+}

@@ -12,6 +12,17 @@ async fn the_admin_api_refuses_without_the_token() {
     assert_eq!(s, 401, "wrong token");
     let (s, _) = http(gw.admin, "PUT", "/routes", &wrong, "[]").await;
     assert_eq!(s, 401, "writes too");
+    for (method, path, body) in [
+        ("GET", "/events", ""),
+        ("GET", "/stats", ""),
+        ("GET", "/config", ""),
+        ("PUT", "/config", "{\"redirect_https\":true}"),
+    ] {
+        let (s, _) = http(gw.admin, method, path, &wrong, body).await;
+        assert_eq!(s, 401, "{method} {path} with a wrong token");
+        let (s, _) = http(gw.admin, method, path, &[("host", "a")], body).await;
+        assert_eq!(s, 401, "{method} {path} without a token");
+    }
     let (s, t) = http(gw.admin, "GET", "/healthz", &[("host", "a")], "").await;
     assert_eq!(s, 200, "health needs no token: {t}");
 }
@@ -79,4 +90,24 @@ async fn routes_come_back_after_a_restart_from_the_state_file() {
         s, 200,
         "a new gateway serves the saved route with no engine around: {t}"
     );
+}
+
+#[tokio::test]
+async fn the_config_comes_back_after_a_restart_and_missing_fields_keep_their_defaults() {
+    let d = tempfile::tempdir().unwrap();
+    let state = d.path().join("routes.json");
+    {
+        let gw = gateway(Some(state.clone())).await;
+        let (s, t) = admin(&gw, "PUT", "/config", r#"{"redirect_https":true}"#).await;
+        assert_eq!(s, 200, "{t}");
+    }
+    assert!(
+        d.path().join("config.json").exists(),
+        "kept beside the route table"
+    );
+    let gw = gateway(Some(state)).await;
+    let (_, t) = admin(&gw, "GET", "/config", "").await;
+    let got: serde_json::Value = serde_json::from_str(body_of(&t)).unwrap();
+    assert_eq!(got["redirect_https"], true, "{t}");
+    assert_eq!(got["wake_timeout_ms"], 60000, "the default: {t}");
 }
