@@ -36,6 +36,7 @@ cleanup() {
   for i in $(seq 1 "$PREVIEWS"); do "$BY" down "b$i.shop" --volumes >/dev/null 2>&1 || true; done
   docker rm -f "$BRANCHYARD_GATEWAY_NAME" >/dev/null 2>&1 || true
   docker volume rm "$BRANCHYARD_GATEWAY_NAME-data" >/dev/null 2>&1 || true
+  docker network rm "$BRANCHYARD_GATEWAY_NAME-net" >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT

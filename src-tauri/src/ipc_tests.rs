@@ -262,3 +262,12 @@ fn log_subscriptions_refuse_unknown_previews_and_unknown_ids() {
         Ok(json!(false))
     );
 }
+
+#[test]
+fn only_dropped_folders_are_offered_as_repositories() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("notes.txt");
+    std::fs::write(&file, "x").unwrap();
+    let dirs = crate::dropped_dirs(&[tmp.path().to_path_buf(), file, tmp.path().join("missing")]);
+    assert_eq!(dirs, [tmp.path().to_string_lossy().into_owned()]);
+}

@@ -83,17 +83,22 @@ pub fn with_commands<R: Runtime>(base: tauri::Builder<R>, engine: Engine) -> tau
             }
             // Folders dropped on the window: the UI adds each as a repository.
             WindowEvent::DragDrop(DragDropEvent::Drop { paths, .. }) => {
-                let dirs: Vec<String> = paths
-                    .iter()
-                    .filter(|p| p.is_dir())
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .collect();
+                let dirs = dropped_dirs(paths);
                 if !dirs.is_empty() {
                     let _ = window.emit_to(MAIN, DROPPED, dirs);
                 }
             }
             _ => {}
         })
+}
+
+/// The folders among dropped paths (files are not repositories), as strings for the UI.
+pub fn dropped_dirs(paths: &[std::path::PathBuf]) -> Vec<String> {
+    paths
+        .iter()
+        .filter(|p| p.is_dir())
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect()
 }
 
 /// Shows and focuses the main window (after it was hidden by closing it).
