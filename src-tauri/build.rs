@@ -8,6 +8,7 @@ const COMMANDS: &[&str] = &[
     "remove_repo",
     "set_repo_trusted",
     "set_repo_auto_update",
+    "set_repo_auto_suspend",
     "list_branches",
     "list_previews",
     "preview_up",

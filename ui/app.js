@@ -497,27 +497,35 @@ $("logs-close").addEventListener("click", () => closeLogs());
 
 // ---------- settings panel ----------
 
-// Keys marked data-pending belong to engine work that has not landed yet: the
-// engine refuses them, so they are shown disabled, ready for when it does.
+// Every input carries the engine's key in data-key; the stored value (or the
+// default in effect) fills it, and Save sends only what changed, through the
+// same engine call as `branchyard settings set`, which applies it at once.
+function storedValue(s, key) {
+  const v = s.stored[key];
+  if (v !== null && v !== undefined) return v;
+  if (key === "gateway.https") return "auto";
+  const field = key.split(".").pop();
+  return s[field] === null || s[field] === undefined ? "" : String(s[field]);
+}
+const onOff = (v) => ["on", "true", "yes", "1"].includes(String(v));
+
 async function openSettings() {
   const s = await call("settings_get").catch(() => null);
   if (!s) return;
-  $("set-http-port").value = s.http_port;
-  $("set-admin-port").value = s.admin_port;
-  const pending = [];
-  for (const input of document.querySelectorAll("#settings-form [data-pending]")) {
-    const field = input.dataset.key.split(".").pop();
-    const known = field in s;
-    input.disabled = !known;
-    input.closest("label").classList.toggle("pending", !known);
-    if (known) { if (input.type === "checkbox") input.checked = s[field] === true; else input.value = s[field]; }
-    else pending.push(input.dataset.key);
+  for (const input of document.querySelectorAll("#settings-form [data-key]")) {
+    const v = storedValue(s, input.dataset.key);
+    if (input.type === "checkbox") input.checked = onOff(v); else input.value = v;
   }
-  $("settings-pending").textContent = pending.length ? `Not available in this build yet: ${pending.join(", ")}.` : "";
+  $("settings-pending").textContent = "";
   $("set-trusted").replaceChildren(...ui.repos.map((r) => el("li", {},
     el("label", {}, el("input", { type: "checkbox", checked: r.trusted, dataset: { repo: r.name },
       onchange: async (ev) => { await call("set_repo_trusted", { name: r.name, trusted: ev.target.checked }).catch(() => {}); await loadRepos(); } }),
-    ` ${r.name}`))));
+    ` ${r.name} trusted`),
+    " · suspend after ",
+    el("input", { type: "number", min: "0", class: "minutes", value: String(Math.round((s.auto_suspend[r.name] || 0) / 60)),
+      dataset: { suspendRepo: r.name },
+      onchange: (ev) => call("set_repo_auto_suspend", { name: r.name, minutes: Number(ev.target.value) || 0 }).catch(() => {}) }),
+    " minutes idle")));
   if (!ui.repos.length) $("set-trusted").replaceChildren(el("li", { class: "empty" }, "No repositories yet."));
   $("settings").hidden = false;
   $("settings").scrollIntoView({ block: "nearest" });
@@ -529,15 +537,17 @@ $("settings-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const current = await call("settings_get").catch(() => null);
   if (!current) return;
+  const notes = [];
   for (const input of document.querySelectorAll("#settings-form [data-key]")) {
-    if (input.disabled) continue;
     const key = input.dataset.key;
-    const value = input.type === "checkbox" ? String(input.checked) : input.value.trim();
-    const field = key.split(".").pop();
-    if (String(current[field] ?? current[key]) === value) continue;
-    try { await invoke("settings_set", { key, value }); } catch (e) { showError(e); return; }
+    const before = storedValue(current, key);
+    const value = input.type === "checkbox" ? (input.checked ? "on" : "off") : input.value.trim();
+    if (input.type === "checkbox" ? onOff(before) === input.checked : before === value) continue;
+    if (value === "") continue;
+    try { notes.push(...await invoke("settings_set", { key, value })); } catch (e) { showError(e); return; }
   }
-  showNote("Settings saved. Gateway changes apply when the gateway is next started.");
+  $("settings-pending").textContent = notes.join("\n");
+  showNote(notes.length ? "Settings saved and applied." : "Settings saved.");
 });
 for (const [button, cmd] of [["ca-trust", "ca_trust"], ["ca-untrust", "ca_untrust"]]) {
   $(button).addEventListener("click", async () => {

@@ -1,6 +1,7 @@
 //! Tauri commands: each calls the engine and converts its error for the UI
 //! into [`ErrorDto`] (`{code, message, detail}`).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use branchyard_core::engine::{
@@ -13,6 +14,7 @@ use branchyard_core::preview_config::Resolved;
 use branchyard_core::store::{PreviewRecord, RepoRecord, Transition};
 use branchyard_core::tls::TrustReport;
 use branchyard_core::{Engine, Error};
+use serde::Serialize;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Runtime, State};
 
@@ -153,16 +155,51 @@ pub async fn doctor(engine: State<'_, Engine>) -> Res<DoctorReport> {
     engine.doctor().await.map_err(dto)
 }
 
-/// The gateway settings (ports) in effect.
-#[tauri::command]
-pub fn settings_get(engine: State<'_, Engine>) -> Res<GatewaySettings> {
-    engine.gateway_settings().map_err(dto)
+/// What the settings panel shows: the gateway settings in effect, what the
+/// user stored for each key, and each repo's auto-suspend idle time.
+#[derive(Debug, Serialize)]
+pub struct SettingsView {
+    /// The gateway settings in effect (defaults and fallbacks applied).
+    #[serde(flatten)]
+    pub effective: GatewaySettings,
+    /// Each known key with its stored value (`None`: the default).
+    pub stored: BTreeMap<String, Option<String>>,
+    /// Auto-suspend idle time per repo, in seconds (repos without one are absent).
+    pub auto_suspend: BTreeMap<String, u64>,
 }
 
-/// Changes a setting (`gateway.http_port`, `gateway.admin_port`).
+/// The settings in effect and as stored.
 #[tauri::command]
-pub fn settings_set(engine: State<'_, Engine>, key: String, value: String) -> Res<()> {
-    engine.set_setting(&key, &value).map_err(dto)
+pub fn settings_get(engine: State<'_, Engine>) -> Res<SettingsView> {
+    let mut auto_suspend = BTreeMap::new();
+    for r in engine.repos().map_err(dto)? {
+        if let Some(secs) = engine.auto_suspend(&r.name).map_err(dto)? {
+            auto_suspend.insert(r.name, secs);
+        }
+    }
+    Ok(SettingsView {
+        effective: engine.gateway_settings().map_err(dto)?,
+        stored: engine.stored_settings().map_err(dto)?,
+        auto_suspend,
+    })
+}
+
+/// Changes a setting and applies it to the running gateway (as
+/// `branchyard settings set` does); what the user should know about it.
+#[tauri::command]
+pub async fn settings_set(
+    engine: State<'_, Engine>,
+    key: String,
+    value: String,
+) -> Res<Vec<String>> {
+    engine.change_setting(&key, &value).await.map_err(dto)
+}
+
+/// Sets a repository's auto-suspend idle time in minutes (0: never).
+#[tauri::command]
+pub fn set_repo_auto_suspend(engine: State<'_, Engine>, name: String, minutes: u64) -> Res<()> {
+    let secs = (minutes > 0).then(|| minutes.saturating_mul(60));
+    engine.set_auto_suspend(&name, secs).map_err(dto)
 }
 
 /// Opens a preview URL in the default browser (only http and https).

@@ -133,6 +133,22 @@ fn trust_and_auto_update_are_toggled_and_the_repo_removed() {
     )
     .unwrap();
     assert_eq!(r["auto_update"], false);
+    invoke(
+        &f,
+        "set_repo_auto_suspend",
+        json!({"name": "shop", "minutes": 30}),
+    )
+    .unwrap();
+    let s = invoke(&f, "settings_get", json!({})).unwrap();
+    assert_eq!(s["auto_suspend"]["shop"], 1800, "30 minutes, in seconds");
+    invoke(
+        &f,
+        "set_repo_auto_suspend",
+        json!({"name": "shop", "minutes": 0}),
+    )
+    .unwrap();
+    let s = invoke(&f, "settings_get", json!({})).unwrap();
+    assert!(s["auto_suspend"]["shop"].is_null(), "0 turns it off");
     invoke(&f, "remove_repo", json!({"name": "shop", "force": false})).unwrap();
     assert_eq!(invoke(&f, "list_repos", json!({})), Ok(json!([])));
 }
@@ -170,6 +186,14 @@ fn settings_are_read_and_a_bad_value_is_refused() {
     .unwrap();
     let s = invoke(&f, "settings_get", json!({})).unwrap();
     assert_eq!(s["http_port"], 8088);
+    assert_eq!(
+        s["stored"]["gateway.http_port"], "8088",
+        "the panel shows what the user stored"
+    );
+    assert!(
+        s["stored"]["gateway.https"].is_null(),
+        "an unset key shows as unset, so the panel can show its default"
+    );
     let err = invoke(
         &f,
         "settings_set",

@@ -53,6 +53,7 @@ pub fn with_commands<R: Runtime>(base: tauri::Builder<R>, engine: Engine) -> tau
             commands::remove_repo,
             commands::set_repo_trusted,
             commands::set_repo_auto_update,
+            commands::set_repo_auto_suspend,
             commands::list_branches,
             commands::list_previews,
             commands::preview_up,

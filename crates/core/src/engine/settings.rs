@@ -173,7 +173,15 @@ impl Engine {
     pub async fn change_setting(&self, key: &str, value: &str) -> Result<Vec<String>> {
         self.set_setting(key, value)?;
         let mut notes = Vec::new();
-        let docker = self.docker().await?;
+        // Stored is what counts: with Docker down, the next gateway start applies it.
+        let docker = match self.docker().await {
+            Ok(d) => d,
+            Err(e) => {
+                return Ok(vec![format!(
+                    "saved; it applies when the gateway next starts ({e})"
+                )])
+            }
+        };
         let settings = self.gateway_settings()?;
         let running = crate::gateway::attach(docker, self.home().root(), &settings).await?;
         if running.is_some() || key == "gateway.lan" {
@@ -240,6 +248,18 @@ impl Engine {
             self.store().set_preview_urls(&p.id, &urls)?;
         }
         self.heal_routes().await
+    }
+
+    /// Every known setting with its stored value (`None`: the default applies),
+    /// as `settings set` takes them.
+    ///
+    /// # Errors
+    /// Store failure.
+    pub fn stored_settings(&self) -> Result<std::collections::BTreeMap<String, Option<String>>> {
+        KNOWN
+            .iter()
+            .map(|(k, _)| Ok((k.to_string(), self.store().setting(k)?)))
+            .collect()
     }
 
     /// Sets (or with `None` clears) a repo's auto-suspend idle time, seconds.
