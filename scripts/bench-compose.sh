@@ -34,6 +34,9 @@ git init -q -b main . && git add -A && git -c user.name=b -c user.email=b@b comm
 "$BY" repo add "$WORK/repo" --name bench >/dev/null
 
 now() { date +%s.%N; }
+# a - b, and a / b, as JSON numbers (bc would print .5 for 0.5).
+sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", a - b }'; }
+div() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 gone() { [ "$(docker ps -aq --filter "label=com.docker.compose.project=$1" | wc -l)" -eq 0 ]; }
 
 # "up" is the time until all six containers run: Docker's own timestamp of
@@ -61,11 +64,11 @@ for r in $(seq 1 "$ROUNDS"); do
   t0=$(now); "$BY" up bench main >/dev/null; t1r=$(now)
   BY_UP+=("$(all_started bench--main "$t0")")
   "$BY" down bench main >/dev/null; t2=$(now); gone bench--main || { echo "branchyard down left containers" >&2; exit 1; }
-  BY_RET+=("$(echo "$t1r - $t0" | bc)"); BY_DOWN+=("$(echo "$t2 - $t1r" | bc)")
+  BY_RET+=("$(sub "$t1r" "$t0")"); BY_DOWN+=("$(sub "$t2" "$t1r")")
   t0=$(now); docker-compose -p bybench up -d >/dev/null 2>&1; t1r=$(now)
   DC_UP+=("$(all_started bybench "$t0")")
   docker-compose -p bybench down >/dev/null 2>&1; t2=$(now); gone bybench || { echo "docker-compose down left containers" >&2; exit 1; }
-  DC_DOWN+=("$(echo "$t2 - $t1r" | bc)")
+  DC_DOWN+=("$(sub "$t2" "$t1r")")
 done
 kill "$EV_PID" 2>/dev/null || true
 
@@ -80,18 +83,18 @@ for r in $(seq 1 "$ROUNDS"); do
     docker run -d --init --network bybench-raw --label dev.branchyard.test=1 --name "bybench-raw-$i" branchyard-bench-busybox:1 sleep 3600 >/dev/null &
   done
   wait; t1=$(now)
-  RAW_UP+=("$(echo "$t1 - $t0" | bc)")
+  RAW_UP+=("$(sub "$t1" "$t0")")
   t1=$(now)
   docker stop bybench-raw-1 bybench-raw-2 bybench-raw-3 bybench-raw-4 bybench-raw-5 bybench-raw-6 >/dev/null
   docker rm bybench-raw-1 bybench-raw-2 bybench-raw-3 bybench-raw-4 bybench-raw-5 bybench-raw-6 >/dev/null
   docker network rm bybench-raw >/dev/null
   t2=$(now)
-  RAW_DOWN+=("$(echo "$t2 - $t1" | bc)")
+  RAW_DOWN+=("$(sub "$t2" "$t1")")
 done
 
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2)? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 raw=$(median "${RAW_UP[@]}"); rawd=$(median "${RAW_DOWN[@]}"); br=$(median "${BY_RET[@]}"); bu=$(median "${BY_UP[@]}"); bd=$(median "${BY_DOWN[@]}"); du=$(median "${DC_UP[@]}"); dd=$(median "${DC_DOWN[@]}")
-ru=$(echo "scale=3; $bu / $du" | bc); rd=$(echo "scale=3; $bd / $dd" | bc)
+ru=$(div "$bu" "$du"); rd=$(div "$bd" "$dd")
 cat > "$OUT/compose.json" <<JSON
 {
   "rounds": $ROUNDS,
@@ -100,8 +103,8 @@ cat > "$OUT/compose.json" <<JSON
   "docker_compose_1_29": { "up_median_s": $du, "down_median_s": $dd, "up_s": [$(IFS=,; echo "${DC_UP[*]}")], "down_s": [$(IFS=,; echo "${DC_DOWN[*]}")] },
   "raw_docker_run_x6_parallel_median_s": $raw,
   "raw_docker_stop_rm_network_rm_median_s": $rawd,
-  "ratio_down_vs_raw_docker": $(echo "scale=3; $bd / $rawd" | bc),
-  "ratio_up_vs_raw_docker": $(echo "scale=3; $bu / $raw" | bc),
+  "ratio_down_vs_raw_docker": $(div "$bd" "$rawd"),
+  "ratio_up_vs_raw_docker": $(div "$bu" "$raw"),
   "load_average_at_end": "$(cut -d' ' -f1-3 /proc/loadavg)",
   "ratio_up": $ru, "target_up": 0.6,
   "ratio_down": $rd, "target_down": 0.5
