@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark: fresh worktree of a 20,000-file repo (Branchyard vs `git worktree add
 # --detach`) and an update touching 10 files; medians of 5 rounds.
-# Figures: target/bench/worktree.json. FILES=n to change the repo size.
+# Figures: target/bench/worktree.json. FILES=n to change the repo size;
+# BENCH_DIR=/dev/shm to measure on tmpfs (no ext4 inode-allocation noise).
 # Runs from anywhere: bash scripts/bench-worktree.sh
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"

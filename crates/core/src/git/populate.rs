@@ -164,7 +164,14 @@ pub(super) fn write(root: &Path, index_path: &Path, plan: Plan) -> Result<usize,
     let blobs = &plan.blobs;
     let written: Vec<Result<Vec<(usize, IndexEntry)>, GitError>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
-            .map(|_| s.spawn(|| write_blobs(root, blobs, &next)))
+            .map(|_| {
+                s.spawn(|| {
+                    write_blobs(root, blobs, &next).inspect_err(|_| {
+                        // Nothing more to take: the other threads stop too.
+                        next.store(blobs.len(), Ordering::Relaxed);
+                    })
+                })
+            })
             .collect();
         handles
             .into_iter()
