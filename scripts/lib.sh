@@ -13,7 +13,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # docker-compose 1.29 as the benchmark's peer, and Tauri's system libraries.
 APT_PACKAGES=(docker.io docker-compose musl-tools busybox-static git pkg-config libssl-dev
   libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev libsoup-3.0-dev
-  xvfb xauth dbus-x11 webkit2gtk-driver curl bc)
+  xvfb xauth dbus-x11 dbus-daemon webkit2gtk-driver curl bc)
 
 ensure_packages() {
   local missing=()
