@@ -77,12 +77,27 @@ async fn js_text(c: &Client, css: &str) -> String {
     v.as_str().unwrap_or_else(|| panic!("no {css}")).to_string()
 }
 
+/// Waits until `css` matches. One script per look rather than a WebDriver find:
+/// cards are redrawn on every event, and a node found mid-redraw goes stale
+/// before WebDriver can hand it over.
 async fn wait_css(c: &Client, css: &str, secs: u64) {
-    c.wait()
-        .at_most(Duration::from_secs(secs))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no {css} within {secs} s: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let found = c
+            .execute(
+                "return document.querySelector(arguments[0]) !== null",
+                vec![json!(css)],
+            )
+            .await;
+        if matches!(found, Ok(Value::Bool(true))) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {css} within {secs} s (last answer: {found:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn click_button(c: &Client, card: &str, label: &str) {
