@@ -198,7 +198,26 @@ async fn a_repo_added_in_the_window_shows_its_branches_and_the_filter_narrows_th
     );
     git(&repo, &["checkout", "-q", "main"]);
 
-    let (driver, c) = launch(&app, &[("BRANCHYARD_HOME", home.path().as_os_str())]).await;
+    // The app brings up a gateway as soon as it opens: this home gets one of its
+    // own, labelled and on a test port, so a developer's own gateway is never touched.
+    let gateway = format!("{}-window", *support::GATEWAY);
+    let labels = format!("{}=1", support::TEST_LABEL);
+    let set_port = Command::new(support::cli_bin())
+        .args(["settings", "set", "gateway.http_port", "18489"])
+        .env("BRANCHYARD_HOME", home.path())
+        .env("BRANCHYARD_GATEWAY_NAME", &gateway)
+        .output()
+        .unwrap();
+    assert!(set_port.status.success(), "{}", support::text(&set_port));
+    let (driver, c) = launch(
+        &app,
+        &[
+            ("BRANCHYARD_HOME", home.path().as_os_str()),
+            ("BRANCHYARD_EXTRA_LABELS", labels.as_ref()),
+            ("BRANCHYARD_GATEWAY_NAME", gateway.as_ref()),
+        ],
+    )
+    .await;
 
     let wait = || c.wait().at_most(Duration::from_secs(15));
     wait()

@@ -380,6 +380,8 @@ fn second_launch_hands_over(app: &Path, env: &Env, probe: &Path) {
     }
     let mut second = Command::new(app)
         .env("BRANCHYARD_HOME", env.home.path())
+        .env("BRANCHYARD_GATEWAY_NAME", &*GATEWAY)
+        .env("BRANCHYARD_EXTRA_LABELS", format!("{TEST_LABEL}=1"))
         .env("BRANCHYARD_APP_PROBE", probe)
         .env("NO_AT_BRIDGE", "1")
         .spawn()
