@@ -6,7 +6,8 @@ use std::sync::Mutex;
 
 use rusqlite::params;
 
-use super::{Store, StoreError, StoreResult, Transition};
+use super::transitions::{read_row, COLUMNS};
+use super::{Store, StoreResult, Transition};
 
 /// Sequence numbers of the transitions this process wrote.
 #[derive(Debug, Default)]
@@ -41,40 +42,18 @@ impl Store {
     /// and the newest sequence number read. Notes (state unchanged) are left out.
     pub fn foreign_transitions_after(&self, seq: i64) -> StoreResult<(Vec<Transition>, i64)> {
         let rows = self.query_all(
-            "SELECT id, preview, from_state, to_state, trigger, detail, at
-             FROM transitions WHERE id > ?1 ORDER BY id",
+            &format!("SELECT {COLUMNS} FROM transitions WHERE id > ?1 ORDER BY id"),
             params![seq],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, i64>(6)?,
-                ))
-            },
+            read_row,
         )?;
         let mut last = seq;
         let mut out = Vec::new();
-        for (id, preview, from, to, trigger, detail, at) in rows {
-            last = last.max(id);
-            if self.own.take(id) || from.as_deref() == Some(to.as_str()) {
+        for row in rows {
+            last = last.max(row.seq);
+            if self.own.take(row.seq) || row.from.as_deref() == Some(row.to.as_str()) {
                 continue;
             }
-            out.push(Transition {
-                seq: id,
-                preview,
-                from: from
-                    .map(|f| f.parse())
-                    .transpose()
-                    .map_err(StoreError::Corrupt)?,
-                to: to.parse().map_err(StoreError::Corrupt)?,
-                trigger,
-                detail,
-                at,
-            });
+            out.push(row.parse()?);
         }
         Ok((out, last))
     }

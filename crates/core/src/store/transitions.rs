@@ -25,46 +25,67 @@ pub struct Transition {
     pub at: i64,
 }
 
+/// A transitions row as stored, states still text (so a reader can skip notes,
+/// whose state does not change, before parsing anything).
+pub(super) struct Row {
+    pub(super) seq: i64,
+    preview: String,
+    pub(super) from: Option<String>,
+    pub(super) to: String,
+    trigger: String,
+    detail: String,
+    at: i64,
+}
+
+/// The columns [`read_row`] reads, in its order.
+pub(super) const COLUMNS: &str = "id, preview, from_state, to_state, trigger, detail, at";
+
+/// One row selected with [`COLUMNS`].
+pub(super) fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok(Row {
+        seq: r.get(0)?,
+        preview: r.get(1)?,
+        from: r.get(2)?,
+        to: r.get(3)?,
+        trigger: r.get(4)?,
+        detail: r.get(5)?,
+        at: r.get(6)?,
+    })
+}
+
+impl Row {
+    /// The transition, its states parsed.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] for a state name this version does not know.
+    pub(super) fn parse(self) -> StoreResult<Transition> {
+        Ok(Transition {
+            seq: self.seq,
+            preview: self.preview,
+            from: self
+                .from
+                .map(|f| f.parse::<State>())
+                .transpose()
+                .map_err(StoreError::Corrupt)?,
+            to: self.to.parse().map_err(StoreError::Corrupt)?,
+            trigger: self.trigger,
+            detail: self.detail,
+            at: self.at,
+        })
+    }
+}
+
 impl Store {
     /// A preview's transitions, oldest first.
     pub fn transitions(&self, preview: &str) -> StoreResult<Vec<Transition>> {
-        let conn = self.conn();
-        let mut st = conn
-            .prepare(
-                "SELECT id, preview, from_state, to_state, trigger, detail, at
-                 FROM transitions WHERE preview = ?1 ORDER BY id",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map(params![preview], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, i64>(6)?,
-                ))
-            })
-            .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(|e| self.err(e))?;
-        rows.into_iter()
-            .map(|(seq, preview, from, to, trigger, detail, at)| {
-                Ok(Transition {
-                    seq,
-                    preview,
-                    from: from
-                        .map(|f| f.parse::<State>())
-                        .transpose()
-                        .map_err(StoreError::Corrupt)?,
-                    to: to.parse().map_err(StoreError::Corrupt)?,
-                    trigger,
-                    detail,
-                    at,
-                })
-            })
-            .collect()
+        self.query_all(
+            &format!("SELECT {COLUMNS} FROM transitions WHERE preview = ?1 ORDER BY id"),
+            params![preview],
+            read_row,
+        )?
+        .into_iter()
+        .map(Row::parse)
+        .collect()
     }
 
     /// Appends a note to the log without changing state (saved logs, warnings).
