@@ -158,9 +158,10 @@ impl Engine {
         self.heal_routes().await
     }
 
-    /// Re-reads one preview's containers and publishes what changed.
+    /// Re-reads one preview's containers, publishes what changed, and moves
+    /// it between ready and degraded as they say.
     async fn refresh_preview(&self, preview: &str, seen: &mut Seen) {
-        let Ok(Some(rec)) = self.store().preview(preview) else {
+        let Ok(Some(mut rec)) = self.store().preview(preview) else {
             return;
         };
         let Ok(docker) = self.docker().await else {
@@ -170,6 +171,7 @@ impl Engine {
             return;
         };
         let mut present = Vec::new();
+        let mut judged = statuses.clone();
         for st in statuses {
             present.push(st.service.clone());
             let key = (rec.id.clone(), st.service.clone());
@@ -190,12 +192,14 @@ impl Engine {
         for key in gone {
             if let Some(mut st) = seen.remove(&key) {
                 st.state = crate::events::ServiceState::Removed;
+                judged.push(st.clone());
                 self.emit(Event::Service {
                     preview: rec.id.clone(),
                     status: st,
                 });
             }
         }
+        self.judge(&mut rec, &judged, "docker");
     }
 
     async fn resync(&self, seen: &mut Seen) {
