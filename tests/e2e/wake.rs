@@ -11,7 +11,7 @@ use crate::fixture::{httpd_dockerfile, repo};
 use crate::support::{eventually, get, preview, sh, Env, GATEWAY};
 
 /// One `serve` per home at a time: tests that need one take turns.
-static SERVE_TURN: Mutex<()> = Mutex::new(());
+pub static SERVE_TURN: Mutex<()> = Mutex::new(());
 
 /// A running `branchyard serve`, killed on drop.
 pub struct Serve(Child);

@@ -88,7 +88,10 @@ impl Engine {
         };
         match reconcile::service_statuses(docker, &rec.project).await {
             Ok(services) => {
-                self.judge(rec, &services, "status");
+                if self.judge(rec, &services, "status").is_some() {
+                    // The gateway's page for it names the new state before this process exits.
+                    self.flush_routes().await;
+                }
                 services
             }
             Err(_) => Vec::new(),
