@@ -137,3 +137,45 @@ fn serve_degrades_a_preview_on_a_container_death_and_heals_it_on_docker_start() 
     env.ok(&["down", "main.wobbly"]);
     env.ok(&["repo", "rm", "wobbly"]);
 }
+
+#[test]
+fn serve_degrades_a_preview_whose_health_check_fails_and_heals_it_when_it_passes() {
+    let _turn = SERVE_TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::shared();
+    // `db` is healthy while /ok exists; the test takes it away and puts it back.
+    let compose = format!(
+        "services:\n  web:\n    build: .\n    init: true\n    expose: [\"8080\"]\n  db:\n    image: {}\n    init: true\n    command: [\"sh\", \"-c\", \"touch /ok && exec sleep 600\"]\n    healthcheck:\n      test: [\"CMD\", \"test\", \"-f\", \"/ok\"]\n      interval: 1s\n      retries: 1\n",
+        crate::support::BASE_IMAGE
+    );
+    let dir = repo(
+        env,
+        "sickly",
+        &[
+            ("compose.yaml", &compose),
+            ("Dockerfile", &httpd_dockerfile()),
+            ("www/index.html", "up\n"),
+        ],
+    );
+    env.ok(&["repo", "add", dir.to_str().unwrap()]);
+    env.ok(&["up", "sickly", "main"]);
+    let _serve = Serve::start(env);
+
+    docker("exec sickly--main-db-1 rm /ok");
+    let reason = eventually(Duration::from_secs(30), "serve to see db unhealthy", || {
+        match stored(env, "main.sickly")? {
+            (State::Degraded, reason) => Some(reason),
+            _ => None,
+        }
+    });
+    assert_eq!(reason.as_deref(), Some("db is unhealthy"));
+    let (status, body) = get("main.sickly.localhost", "/");
+    assert_eq!((status, body.trim()), (200, "up"), "still routed while degraded");
+
+    docker("exec sickly--main-db-1 touch /ok");
+    eventually(Duration::from_secs(30), "serve to see db healthy again", || {
+        (stored(env, "main.sickly")?.0 == State::Ready).then_some(())
+    });
+
+    env.ok(&["down", "main.sickly"]);
+    env.ok(&["repo", "rm", "sickly"]);
+}

@@ -61,8 +61,9 @@ impl Engine {
         let _db_watch = super::external::watch_db(&self.home().db_path(), db_tx)?;
         let mut candidates = self.idle_candidates();
         let mut deadline = super::suspend::next_deadline(&candidates, &activity, started_ms);
+        // Without a deadline the timer is disabled (below), whatever it is set to.
         let idle_timer = tokio::time::sleep_until(super::suspend::instant_of(
-            deadline.unwrap_or(i64::MAX / 2),
+            deadline.unwrap_or(i64::MAX),
         ));
         tokio::pin!(idle_timer);
         let (ref_tx, mut ref_rx) = mpsc::unbounded_channel();

@@ -97,9 +97,11 @@ pub(super) fn next_deadline(
         .min()
 }
 
-/// The tokio instant of a wall-clock deadline (ms since epoch); one in the past is now.
+/// The tokio instant of a wall-clock deadline (ms since epoch); one in the
+/// past is now, one beyond a day is a day (then looked at again), so the
+/// instant never overflows.
 pub(super) fn instant_of(deadline_ms: i64) -> tokio::time::Instant {
-    let wait = (deadline_ms - crate::store::now_ms()).max(0) as u64;
+    let wait = (deadline_ms - crate::store::now_ms()).clamp(0, 86_400_000) as u64;
     tokio::time::Instant::now() + Duration::from_millis(wait)
 }
 
@@ -311,6 +313,14 @@ mod tests {
             Some(10_000),
             "traffic on b makes c the first"
         );
+    }
+
+    #[tokio::test]
+    async fn past_and_far_deadlines_give_instants_that_do_not_overflow() {
+        let now = tokio::time::Instant::now();
+        assert!(instant_of(0) <= now + Duration::from_millis(5), "past: now");
+        let far = instant_of(i64::MAX);
+        assert!(far > now + Duration::from_secs(86_000) && far <= now + Duration::from_secs(86_401));
     }
 
     #[test]
