@@ -458,7 +458,10 @@ mod tests {
         assert_eq!(m.aggregate.icon_file(), "tray-degraded.png");
         assert_eq!(m.tooltip, "2 ready · 1 degraded · 1 starting");
         assert_eq!(m.entries[1].label, "shop/b — degraded");
-        assert!(m.entries[1].startable, "Start is what restarts its services");
+        assert!(
+            m.entries[1].startable,
+            "Start is what restarts its services"
+        );
     }
 
     #[test]

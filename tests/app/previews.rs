@@ -362,16 +362,12 @@ async fn a_preview_lives_its_whole_life_in_the_window() {
         "degraded",
         "the tray icon turns degraded"
     );
-    support::eventually(
-        Duration::from_secs(10),
-        "the degraded notification",
-        || {
-            let notes = std::fs::read_to_string(probe.path().join("notifications.jsonl")).ok()?;
-            notes
-                .contains("\"title\":\"main.shop is degraded\"")
-                .then_some(())
-        },
-    );
+    support::eventually(Duration::from_secs(10), "the degraded notification", || {
+        let notes = std::fs::read_to_string(probe.path().join("notifications.jsonl")).ok()?;
+        notes
+            .contains("\"title\":\"main.shop is degraded\"")
+            .then_some(())
+    });
     shot(&c, "14b-degraded").await;
 
     // Stopped by another process.

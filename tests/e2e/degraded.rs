@@ -29,7 +29,10 @@ fn two_service_repo(env: &Env, name: &str) -> std::path::PathBuf {
 }
 
 fn docker(args: &str) {
-    sh(std::path::Path::new("/"), &format!("docker {args} >/dev/null"));
+    sh(
+        std::path::Path::new("/"),
+        &format!("docker {args} >/dev/null"),
+    );
 }
 
 /// The store's record, read without judging it (unlike `ls`): what serve wrote.
@@ -88,7 +91,10 @@ fn a_killed_container_degrades_a_ready_preview_and_start_makes_it_ready() {
     env.ok(&["start", "main.limp"]);
     let p = preview(env, "main.limp").unwrap();
     assert_eq!(p["state"], "ready", "start restarts what is down: {p}");
-    assert!(p["error"].is_null(), "no reason left on a ready preview: {p}");
+    assert!(
+        p["error"].is_null(),
+        "no reason left on a ready preview: {p}"
+    );
     let (status, body) = eventually(Duration::from_secs(10), "api to answer", || {
         let r = get("api.main.limp.localhost", "/");
         (r.0 == 200).then_some(r)
@@ -110,12 +116,14 @@ fn serve_degrades_a_preview_on_a_container_death_and_heals_it_on_docker_start() 
 
     // Nobody runs `ls`: serve alone follows Docker's events.
     docker("kill wobbly--main-web-1");
-    let reason = eventually(Duration::from_secs(20), "serve to mark it degraded", || {
-        match stored(env, "main.wobbly")? {
+    let reason = eventually(
+        Duration::from_secs(20),
+        "serve to mark it degraded",
+        || match stored(env, "main.wobbly")? {
             (State::Degraded, reason) => Some(reason),
             _ => None,
-        }
-    });
+        },
+    );
     assert_eq!(
         reason.as_deref(),
         Some("web exited with code 137 (killed)"),
@@ -124,9 +132,11 @@ fn serve_degrades_a_preview_on_a_container_death_and_heals_it_on_docker_start() 
 
     // The user's own `docker start` brings it back: serve sees it and heals the preview.
     docker("start wobbly--main-web-1");
-    eventually(Duration::from_secs(20), "serve to mark it ready again", || {
-        (stored(env, "main.wobbly")?.0 == State::Ready).then_some(())
-    });
+    eventually(
+        Duration::from_secs(20),
+        "serve to mark it ready again",
+        || (stored(env, "main.wobbly")?.0 == State::Ready).then_some(()),
+    );
     let t = last_transition(env, "main.wobbly");
     assert_eq!(
         (t["from"].as_str(), t["to"].as_str(), t["trigger"].as_str()),
@@ -161,20 +171,28 @@ fn serve_degrades_a_preview_whose_health_check_fails_and_heals_it_when_it_passes
     let _serve = Serve::start(env);
 
     docker("exec sickly--main-db-1 rm /ok");
-    let reason = eventually(Duration::from_secs(30), "serve to see db unhealthy", || {
-        match stored(env, "main.sickly")? {
+    let reason = eventually(
+        Duration::from_secs(30),
+        "serve to see db unhealthy",
+        || match stored(env, "main.sickly")? {
             (State::Degraded, reason) => Some(reason),
             _ => None,
-        }
-    });
+        },
+    );
     assert_eq!(reason.as_deref(), Some("db is unhealthy"));
     let (status, body) = get("main.sickly.localhost", "/");
-    assert_eq!((status, body.trim()), (200, "up"), "still routed while degraded");
+    assert_eq!(
+        (status, body.trim()),
+        (200, "up"),
+        "still routed while degraded"
+    );
 
     docker("exec sickly--main-db-1 touch /ok");
-    eventually(Duration::from_secs(30), "serve to see db healthy again", || {
-        (stored(env, "main.sickly")?.0 == State::Ready).then_some(())
-    });
+    eventually(
+        Duration::from_secs(30),
+        "serve to see db healthy again",
+        || (stored(env, "main.sickly")?.0 == State::Ready).then_some(()),
+    );
 
     env.ok(&["down", "main.sickly"]);
     env.ok(&["repo", "rm", "sickly"]);

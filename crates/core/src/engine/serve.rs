@@ -62,9 +62,8 @@ impl Engine {
         let mut candidates = self.idle_candidates();
         let mut deadline = super::suspend::next_deadline(&candidates, &activity, started_ms);
         // Without a deadline the timer is disabled (below), whatever it is set to.
-        let idle_timer = tokio::time::sleep_until(super::suspend::instant_of(
-            deadline.unwrap_or(i64::MAX),
-        ));
+        let idle_timer =
+            tokio::time::sleep_until(super::suspend::instant_of(deadline.unwrap_or(i64::MAX)));
         tokio::pin!(idle_timer);
         let (ref_tx, mut ref_rx) = mpsc::unbounded_channel();
         let watcher = RefWatcher::new(ref_tx)?;

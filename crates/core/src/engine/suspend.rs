@@ -245,8 +245,12 @@ impl Engine {
             if !claim(&activity.busy, &c.id) {
                 continue;
             }
-            let (engine, busy, id, idle) =
-                (self.clone(), activity.busy.clone(), c.id.clone(), c.idle_secs);
+            let (engine, busy, id, idle) = (
+                self.clone(),
+                activity.busy.clone(),
+                c.id.clone(),
+                c.idle_secs,
+            );
             let span = tracing::info_span!("auto_suspend", preview = %id, idle);
             tokio::spawn(
                 async move {
@@ -320,7 +324,9 @@ mod tests {
         let now = tokio::time::Instant::now();
         assert!(instant_of(0) <= now + Duration::from_millis(5), "past: now");
         let far = instant_of(i64::MAX);
-        assert!(far > now + Duration::from_secs(86_000) && far <= now + Duration::from_secs(86_401));
+        assert!(
+            far > now + Duration::from_secs(86_000) && far <= now + Duration::from_secs(86_401)
+        );
     }
 
     #[test]

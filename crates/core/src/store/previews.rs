@@ -365,18 +365,13 @@ mod tests {
         // `start` took it meanwhile: the observer's stale ready must not land.
         s.transition("main.shop", State::Starting, "start", "")
             .unwrap();
-        let stale = s.transition_from(
-            "main.shop",
-            State::Degraded,
-            State::Ready,
-            "docker",
-            "",
-        );
+        let stale = s.transition_from("main.shop", State::Degraded, State::Ready, "docker", "");
         assert!(
             matches!(stale, Err(StoreError::Refused { .. })),
             "starting -> ready belongs to start, not to the observer"
         );
-        s.transition("main.shop", State::Ready, "start", "").unwrap();
+        s.transition("main.shop", State::Ready, "start", "")
+            .unwrap();
         let rec = s.preview("main.shop").unwrap().unwrap();
         assert_eq!(rec.error, None, "a ready preview has no error");
     }
