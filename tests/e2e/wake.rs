@@ -161,3 +161,25 @@ fn an_idle_preview_is_suspended_after_its_repos_idle_time_and_wakes_again() {
     env.ok(&["down", "idle", "main"]);
     env.ok(&["repo", "rm", "idle"]);
 }
+
+#[test]
+fn an_idle_time_set_while_serve_runs_takes_effect_without_a_restart() {
+    let _turn = SERVE_TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::shared();
+    let dir = app_repo(env, "later");
+    env.ok(&["repo", "add", dir.to_str().unwrap()]);
+    env.ok(&["up", "later", "main"]);
+    let _serve = Serve::start(env);
+    // Serve's timer has nothing to wait for; a setting written by another
+    // process (this CLI) must wake it through the store, not a poll.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(preview(env, "main.later").unwrap()["state"], "ready");
+    env.ok(&["repo", "set", "later", "--auto-suspend", "2s"]);
+    eventually(Duration::from_secs(30), "auto-suspend after the new setting", || {
+        (preview(env, "main.later")?["state"] == "stopped").then_some(())
+    });
+
+    env.ok(&["repo", "set", "later", "--auto-suspend", "off"]);
+    env.ok(&["down", "later", "main"]);
+    env.ok(&["repo", "rm", "later"]);
+}
