@@ -101,6 +101,18 @@ fn a_killed_container_degrades_a_ready_preview_and_start_makes_it_ready() {
     });
     assert_eq!((status, body.trim()), (200, "up"));
 
+    // `up` converges a degraded preview too (as an update of its containers).
+    docker("kill limp--main-web-1");
+    assert_eq!(preview(env, "main.limp").unwrap()["state"], "degraded");
+    env.ok(&["up", "limp", "main"]);
+    let t = last_transition(env, "main.limp");
+    assert_eq!(
+        (t["from"].as_str(), t["to"].as_str()),
+        (Some("updating"), Some("ready")),
+        "up went degraded → updating → ready: {t}"
+    );
+    assert_eq!(get("main.limp.localhost", "/").0, 200);
+
     env.ok(&["down", "main.limp"]);
     env.ok(&["repo", "rm", "limp"]);
 }
