@@ -175,9 +175,11 @@ fn an_idle_time_set_while_serve_runs_takes_effect_without_a_restart() {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(preview(env, "main.later").unwrap()["state"], "ready");
     env.ok(&["repo", "set", "later", "--auto-suspend", "2s"]);
-    eventually(Duration::from_secs(30), "auto-suspend after the new setting", || {
-        (preview(env, "main.later")?["state"] == "stopped").then_some(())
-    });
+    eventually(
+        Duration::from_secs(30),
+        "auto-suspend after the new setting",
+        || (preview(env, "main.later")?["state"] == "stopped").then_some(()),
+    );
 
     env.ok(&["repo", "set", "later", "--auto-suspend", "off"]);
     env.ok(&["down", "later", "main"]);
