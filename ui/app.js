@@ -268,7 +268,8 @@ function card(p) {
     progress(p),
     services(p),
     el("div", { class: "actions" },
-      stopped ? act("Start", "preview_start") : act("Stop", "preview_stop"),
+      stopped || p.state === "degraded" ? act("Start", "preview_start") : null,
+      stopped ? null : act("Stop", "preview_stop"),
       act("Rebuild", "preview_rebuild"), remove,
       el("button", { class: "logs-open", textContent: "Logs", disabled: !p.services.length, onclick: () => openLogs(p.id) }),
       el("button", { class: "link", textContent: ui.open.has(p.id) ? "Hide history" : "History", onclick: () => toggleTimeline(p.id) })),
@@ -348,7 +349,12 @@ function onEvent(ev) {
         for (const [step, st] of ui.progress.get(id).steps) if (st === "started") ui.progress.get(id).steps.set(step, "failed");
       }
       if (ui.open.has(id)) (ui.timelines.get(id) || []).push({ from: ev.from, to: ev.to, trigger: ev.trigger, detail: ev.detail, at: Date.now() });
-      if (p && ev.to !== "gone") { p.state = ev.to; rerenderCard(id); }
+      if (p && ev.to !== "gone") {
+        p.state = ev.to;
+        // What is down (degraded) or what went wrong (failed) shows on the card at once.
+        p.error = ev.to === "degraded" || ev.to === "failed" ? ev.detail : null;
+        rerenderCard(id);
+      }
       // A new or removed preview, and its branch row, need the lists again.
       soon("previews", loadPreviews);
       soon("branches", loadBranches);

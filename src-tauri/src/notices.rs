@@ -1,4 +1,4 @@
-//! Desktop notifications when a preview becomes ready or fails: which events
+//! Desktop notifications when a preview becomes ready, degrades or fails: which events
 //! deserve one (pure, unit-tested) and handing them to the platform.
 
 use branchyard_core::events::Event;
@@ -15,7 +15,7 @@ pub struct Notice {
     pub body: String,
 }
 
-/// The notification an event deserves: a preview became ready, or failed.
+/// The notification an event deserves: a preview became ready (again), degraded, or failed.
 pub fn for_event(ev: &Event) -> Option<Notice> {
     let Event::State {
         preview,
@@ -31,6 +31,10 @@ pub fn for_event(ev: &Event) -> Option<Notice> {
         return None;
     }
     match to {
+        State::Ready if *from == Some(State::Degraded) => Some(Notice {
+            title: format!("{preview} is ready again"),
+            body: "Every service runs again.".into(),
+        }),
         State::Ready => Some(Notice {
             title: format!("{preview} is ready"),
             body: "Open it from the Branchyard window or its tray menu.".into(),
@@ -42,6 +46,13 @@ pub fn for_event(ev: &Event) -> Option<Notice> {
                 .find(|l| !l.trim().is_empty())
                 .unwrap_or("See its card in the Branchyard window for why.")
                 .to_string(),
+        }),
+        State::Degraded => Some(Notice {
+            title: format!("{preview} is degraded"),
+            body: format!(
+                "{}. Start it again from its card or the tray menu.",
+                detail.lines().next().unwrap_or("A service is down")
+            ),
         }),
         _ => None,
     }
@@ -106,5 +117,22 @@ mod tests {
             line: "ready".into(),
         };
         assert_eq!(for_event(&output), None);
+    }
+
+    #[test]
+    fn a_degraded_preview_notifies_with_the_reason_and_again_once_healed() {
+        let degraded = for_event(&state(
+            Some(State::Ready),
+            State::Degraded,
+            "web exited with code 137 (killed)",
+        ))
+        .unwrap();
+        assert_eq!(degraded.title, "main.shop is degraded");
+        assert_eq!(
+            degraded.body,
+            "web exited with code 137 (killed). Start it again from its card or the tray menu."
+        );
+        let healed = for_event(&state(Some(State::Degraded), State::Ready, "")).unwrap();
+        assert_eq!(healed.title, "main.shop is ready again");
     }
 }

@@ -24,6 +24,9 @@ pub enum Aggregate {
     Ready,
     /// At least one preview is being built, started, stopped or removed.
     Busy,
+    /// At least one preview is degraded (a service died while it was ready)
+    /// and none failed: it needs attention, like failed.
+    Degraded,
     /// At least one preview failed.
     Failed,
 }
@@ -35,6 +38,7 @@ impl Aggregate {
             Aggregate::Idle => "tray-idle.png",
             Aggregate::Ready => "tray-ready.png",
             Aggregate::Busy => "tray-busy.png",
+            Aggregate::Degraded => "tray-degraded.png",
             Aggregate::Failed => "tray-failed.png",
         }
     }
@@ -44,6 +48,7 @@ impl Aggregate {
             Aggregate::Idle => tauri::include_image!("icons/tray-idle.png"),
             Aggregate::Ready => tauri::include_image!("icons/tray-ready.png"),
             Aggregate::Busy => tauri::include_image!("icons/tray-busy.png"),
+            Aggregate::Degraded => tauri::include_image!("icons/tray-degraded.png"),
             Aggregate::Failed => tauri::include_image!("icons/tray-failed.png"),
         }
     }
@@ -58,7 +63,8 @@ pub struct TrayEntry {
     pub label: String,
     /// Its main URL, when it has one.
     pub url: Option<String>,
-    /// Whether the entry offers Start (the preview is stopped or failed) rather than Stop.
+    /// Whether the entry offers Start (the preview is stopped, degraded or
+    /// failed: starting is what fixes it) rather than Stop.
     pub startable: bool,
 }
 
@@ -121,6 +127,8 @@ impl TrayModel {
         let states: Vec<State> = previews.iter().map(|p| p.state).collect();
         let aggregate = if states.contains(&State::Failed) {
             Aggregate::Failed
+        } else if states.contains(&State::Degraded) {
+            Aggregate::Degraded
         } else if states.iter().any(|s| s.is_transient()) {
             Aggregate::Busy
         } else if states.contains(&State::Ready) {
@@ -237,16 +245,17 @@ fn tooltip(states: &[State]) -> String {
 fn order(s: State) -> u8 {
     match s {
         State::Ready => 0,
-        State::Failed => 1,
-        State::Building => 2,
-        State::Starting => 3,
-        State::Updating => 4,
-        State::Preparing => 5,
-        State::Pending => 6,
-        State::Stopping => 7,
-        State::Removing => 8,
-        State::Stopped => 9,
-        State::Gone => 10,
+        State::Degraded => 1,
+        State::Failed => 2,
+        State::Building => 3,
+        State::Starting => 4,
+        State::Updating => 5,
+        State::Preparing => 6,
+        State::Pending => 7,
+        State::Stopping => 8,
+        State::Removing => 9,
+        State::Stopped => 10,
+        State::Gone => 11,
     }
 }
 
@@ -255,7 +264,7 @@ fn entry(p: &PreviewRecord) -> TrayEntry {
         id: p.id.clone(),
         label: format!("{}/{} — {}", p.repo, p.branch, p.state.as_str()),
         url: p.urls.first().map(|u| u.url.clone()),
-        startable: matches!(p.state, State::Stopped | State::Failed),
+        startable: matches!(p.state, State::Stopped | State::Degraded | State::Failed),
     }
 }
 
@@ -430,6 +439,37 @@ mod tests {
         assert_eq!(m.aggregate, Aggregate::Failed);
         assert_eq!(m.aggregate.icon_file(), "tray-failed.png");
         assert_eq!(m.tooltip, "1 ready · 1 failed");
+    }
+
+    #[test]
+    fn a_degraded_preview_needs_attention_with_its_own_icon_and_count() {
+        let ps = [
+            preview("a", State::Ready),
+            preview("b", State::Degraded),
+            preview("c", State::Ready),
+            preview("d", State::Starting),
+        ];
+        let m = TrayModel::from_previews(&ps);
+        assert_eq!(
+            m.aggregate,
+            Aggregate::Degraded,
+            "a degraded preview outranks one that is merely busy"
+        );
+        assert_eq!(m.aggregate.icon_file(), "tray-degraded.png");
+        assert_eq!(m.tooltip, "2 ready · 1 degraded · 1 starting");
+        assert_eq!(m.entries[1].label, "shop/b — degraded");
+        assert!(
+            m.entries[1].startable,
+            "Start is what restarts its services"
+        );
+    }
+
+    #[test]
+    fn a_failed_preview_outranks_a_degraded_one() {
+        let ps = [preview("a", State::Degraded), preview("b", State::Failed)];
+        let m = TrayModel::from_previews(&ps);
+        assert_eq!(m.aggregate, Aggregate::Failed);
+        assert_eq!(m.tooltip, "1 degraded · 1 failed");
     }
 
     #[test]

@@ -124,11 +124,24 @@ pub(crate) async fn shot(c: &Client, name: &str) {
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }
 
+/// tauri-driver's port: `BRANCHYARD_TEST_DRIVER_PORT`, else its default
+/// 4444; WebKitWebDriver behind it gets the next one, so two checkouts can
+/// run their window tests at once.
+fn driver_port() -> u16 {
+    std::env::var("BRANCHYARD_TEST_DRIVER_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(4444)
+}
+
 /// Starts tauri-driver with `envs` (the app inherits them through
 /// WebKitWebDriver) and opens a session on the app.
 pub(crate) async fn launch(app: &Path, envs: &[(&str, &std::ffi::OsStr)]) -> (Driver, Client) {
+    let port = driver_port();
     let mut cmd = Command::new(on_path("tauri-driver").unwrap());
-    cmd.env("NO_AT_BRIDGE", "1")
+    cmd.args(["--port", &port.to_string()])
+        .args(["--native-port", &(port + 1).to_string()])
+        .env("NO_AT_BRIDGE", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     for (k, v) in envs {
@@ -136,10 +149,10 @@ pub(crate) async fn launch(app: &Path, envs: &[(&str, &std::ffi::OsStr)]) -> (Dr
     }
     let driver = Driver(cmd.spawn().unwrap());
     let start = Instant::now();
-    while TcpStream::connect("127.0.0.1:4444").is_err() {
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
             start.elapsed() < Duration::from_secs(20),
-            "tauri-driver did not listen on 4444"
+            "tauri-driver did not listen on {port}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -151,7 +164,7 @@ pub(crate) async fn launch(app: &Path, envs: &[(&str, &std::ffi::OsStr)]) -> (Dr
     let c = loop {
         match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps.clone())
-            .connect("http://127.0.0.1:4444")
+            .connect(&format!("http://127.0.0.1:{port}"))
             .await
         {
             Ok(c) => break c,
@@ -203,7 +216,13 @@ async fn a_repo_added_in_the_window_shows_its_branches_and_the_filter_narrows_th
     let gateway = format!("{}-window", *support::GATEWAY);
     let labels = format!("{}=1", support::TEST_LABEL);
     let set_port = Command::new(support::cli_bin())
-        .args(["settings", "set", "gateway.http_port", "18489"])
+        // 18489 by default: beside the shared test gateway's port, moved with it.
+        .args([
+            "settings",
+            "set",
+            "gateway.http_port",
+            &(*support::HTTP_PORT + 9).to_string(),
+        ])
         .env("BRANCHYARD_HOME", home.path())
         .env("BRANCHYARD_GATEWAY_NAME", &gateway)
         .output()

@@ -338,6 +338,38 @@ async fn a_preview_lives_its_whole_life_in_the_window() {
     shot(&c, "14-killed").await;
     record_latency(seen - killed_at);
 
+    // The preview is honest about it: degraded, with what died, on the card and in the tray.
+    wait_css(
+        &c,
+        "article.card[data-id='main.shop'] header .badge.degraded",
+        20,
+    )
+    .await;
+    let badge = js_text(&c, "article.card[data-id='main.shop'] header .badge").await;
+    assert_eq!(badge.trim(), "degraded");
+    let reason = js_text(&c, "article.card[data-id='main.shop'] .error-line").await;
+    assert!(
+        reason.contains("web exited with code 137 (killed)"),
+        "the card names the dead service: {reason:?}"
+    );
+    let menu = tray_shows(probe.path(), "1 degraded");
+    assert!(
+        menu.contains("shop/main — degraded") && menu.contains("    Start\n"),
+        "the tray offers Start for a degraded preview:\n{menu}"
+    );
+    assert_eq!(
+        tray(probe.path()).unwrap()["model"]["aggregate"],
+        "degraded",
+        "the tray icon turns degraded"
+    );
+    support::eventually(Duration::from_secs(10), "the degraded notification", || {
+        let notes = std::fs::read_to_string(probe.path().join("notifications.jsonl")).ok()?;
+        notes
+            .contains("\"title\":\"main.shop is degraded\"")
+            .then_some(())
+    });
+    shot(&c, "14b-degraded").await;
+
     // Stopped by another process.
     env.ok(&["stop", "main.shop"]);
     wait_css(

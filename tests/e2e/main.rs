@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod crash;
+mod degraded;
 mod failures;
 mod fixture;
 mod following;

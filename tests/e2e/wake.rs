@@ -11,7 +11,7 @@ use crate::fixture::{httpd_dockerfile, repo};
 use crate::support::{eventually, get, preview, sh, Env, GATEWAY};
 
 /// One `serve` per home at a time: tests that need one take turns.
-static SERVE_TURN: Mutex<()> = Mutex::new(());
+pub static SERVE_TURN: Mutex<()> = Mutex::new(());
 
 /// A running `branchyard serve`, killed on drop.
 pub struct Serve(Child);
@@ -160,4 +160,28 @@ fn an_idle_preview_is_suspended_after_its_repos_idle_time_and_wakes_again() {
     env.ok(&["repo", "set", "idle", "--auto-suspend", "off"]);
     env.ok(&["down", "idle", "main"]);
     env.ok(&["repo", "rm", "idle"]);
+}
+
+#[test]
+fn an_idle_time_set_while_serve_runs_takes_effect_without_a_restart() {
+    let _turn = SERVE_TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::shared();
+    let dir = app_repo(env, "later");
+    env.ok(&["repo", "add", dir.to_str().unwrap()]);
+    env.ok(&["up", "later", "main"]);
+    let _serve = Serve::start(env);
+    // Serve's timer has nothing to wait for; a setting written by another
+    // process (this CLI) must wake it through the store, not a poll.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(preview(env, "main.later").unwrap()["state"], "ready");
+    env.ok(&["repo", "set", "later", "--auto-suspend", "2s"]);
+    eventually(
+        Duration::from_secs(30),
+        "auto-suspend after the new setting",
+        || (preview(env, "main.later")?["state"] == "stopped").then_some(()),
+    );
+
+    env.ok(&["repo", "set", "later", "--auto-suspend", "off"]);
+    env.ok(&["down", "later", "main"]);
+    env.ok(&["repo", "rm", "later"]);
 }

@@ -131,6 +131,13 @@ fn services_summary(p: &PreviewView) -> String {
 
 fn notes(r: &PreviewRecord) -> String {
     let mut n = Vec::new();
+    if r.state == branchyard_core::lifecycle::State::Degraded {
+        n.push(format!(
+            "{} (`branchyard start {}` restarts it)",
+            r.error.as_deref().unwrap_or("a service is down"),
+            r.id
+        ));
+    }
     if let Some(sha) = &r.outdated_sha {
         n.push(format!("outdated (branch at {:.10})", sha));
     }

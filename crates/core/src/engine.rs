@@ -3,6 +3,7 @@
 //! the store, Docker, git or the gateway.
 
 mod compensate;
+mod degraded;
 mod external;
 mod health;
 mod inspect;

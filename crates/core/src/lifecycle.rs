@@ -19,6 +19,9 @@ pub enum State {
     Starting,
     /// Serving.
     Ready,
+    /// Still routed, but a service's container died, exited or turned
+    /// unhealthy after the preview was ready; the record's `error` says which.
+    Degraded,
     /// Something failed; the transitions log says what.
     Failed,
     /// Moving a ready preview to a new head.
@@ -49,8 +52,17 @@ const ALLOWED: &[(State, State)] = &[
     (Starting, Failed),
     (Ready, Updating),
     (Ready, Stopping),
-    // A container of a ready preview died and did not come back.
-    (Ready, Failed),
+    // A container of a ready preview died, exited or turned unhealthy
+    // (seen by serve's Docker events or a `status` read) ...
+    (Ready, Degraded),
+    // ... and every service runs (and is healthy) again: a restart policy,
+    // the user's `docker start`, or `branchyard start`.
+    (Degraded, Ready),
+    // `branchyard start` restarts what is down; `up`/`rebuild` converge it;
+    // stop and down work as from ready.
+    (Degraded, Starting),
+    (Degraded, Updating),
+    (Degraded, Stopping),
     (Updating, Ready),
     (Updating, Failed),
     // Retrying a failed or suspended preview runs the whole path again.
@@ -66,9 +78,9 @@ const ALLOWED: &[(State, State)] = &[
 
 impl State {
     /// Every state, in lifecycle order.
-    pub const ALL: [State; 11] = [
-        Pending, Preparing, Building, Starting, Ready, Failed, Updating, Stopping, Stopped,
-        Removing, Gone,
+    pub const ALL: [State; 12] = [
+        Pending, Preparing, Building, Starting, Ready, Degraded, Failed, Updating, Stopping,
+        Stopped, Removing, Gone,
     ];
 
     /// Whether moving from `self` to `to` is allowed.
@@ -93,6 +105,7 @@ impl State {
             Building => "building",
             Starting => "starting",
             Ready => "ready",
+            Degraded => "degraded",
             Failed => "failed",
             Updating => "updating",
             Stopping => "stopping",
@@ -170,6 +183,28 @@ mod tests {
         for s in State::ALL {
             assert!(!Gone.can_become(s), "gone is final, not -> {s}");
         }
+    }
+
+    #[test]
+    fn a_ready_preview_degrades_and_recovers() {
+        assert!(Ready.can_become(Degraded), "a dead container degrades it");
+        assert!(Degraded.can_become(Ready), "every service back heals it");
+    }
+
+    #[test]
+    fn stop_start_up_and_down_work_from_degraded() {
+        for to in [Starting, Updating, Stopping, Removing] {
+            assert!(Degraded.can_become(to), "degraded -> {to}");
+        }
+    }
+
+    #[test]
+    fn only_a_ready_preview_degrades() {
+        for s in State::ALL {
+            assert_eq!(s.can_become(Degraded), s == Ready, "{s} -> degraded");
+        }
+        assert!(!Degraded.can_become(Failed), "degraded is not a failed run");
+        assert!(!Degraded.can_become(Stopped), "it stops through stopping");
     }
 
     #[test]

@@ -15,12 +15,16 @@ pub enum GatewayError {
     #[error("the request has no Host header: the gateway routes by host name")]
     NoHost,
     /// The upstream could not be reached.
-    #[error("preview {preview} is not answering at {upstream}: it may be starting, stopped or crashed ({cause}); see `branchyard status` and `branchyard logs`")]
+    #[error("{}", upstream_text(.preview, .upstream, .state, .reason.as_deref(), .cause))]
     Upstream {
         /// Preview id.
         preview: String,
         /// `container:port`.
         upstream: String,
+        /// The preview's lifecycle state (`ready`, `updating`, `degraded`).
+        state: String,
+        /// What the engine says is down, when it is degraded.
+        reason: Option<String>,
         /// What failed.
         cause: String,
     },
@@ -100,6 +104,27 @@ pub enum GatewayError {
     },
 }
 
+/// The words of [`GatewayError::Upstream`]: what the engine knows (a
+/// degraded preview names what is down and how to restart it), then what the
+/// gateway saw.
+fn upstream_text(
+    preview: &str,
+    upstream: &str,
+    state: &str,
+    reason: Option<&str>,
+    cause: &str,
+) -> String {
+    if state == "degraded" {
+        let why = reason.map(|r| format!(" ({r})")).unwrap_or_default();
+        return format!(
+            "preview {preview} is degraded{why} and {upstream} is not answering ({cause}): restart it with `branchyard start {preview}` or from the app, or see `branchyard status {preview}` and `branchyard logs {preview}`"
+        );
+    }
+    format!(
+        "preview {preview} is {state} but {upstream} is not answering ({cause}): it may be starting, stopped or crashed; see `branchyard status` and `branchyard logs`"
+    )
+}
+
 impl GatewayError {
     /// The status a client sees: the one place failures meet HTTP.
     pub fn status(&self) -> StatusCode {
@@ -138,6 +163,8 @@ mod tests {
                 GatewayError::Upstream {
                     preview: "p".into(),
                     upstream: "u:1".into(),
+                    state: "ready".into(),
+                    reason: None,
                     cause: "refused".into(),
                 },
                 502,
@@ -207,12 +234,30 @@ mod tests {
         let e = GatewayError::Upstream {
             preview: "feature-x.shop".into(),
             upstream: "web:80".into(),
+            state: "ready".into(),
+            reason: None,
             cause: "connection refused".into(),
         };
         let text = e.to_string();
         assert!(
-            text.contains("feature-x.shop") && text.contains("starting"),
+            text.contains("feature-x.shop is ready") && text.contains("starting"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn a_degraded_upstream_names_the_state_what_is_down_and_the_fix() {
+        let e = GatewayError::Upstream {
+            preview: "feature-x.shop".into(),
+            upstream: "web:80".into(),
+            state: "degraded".into(),
+            reason: Some("web exited with code 137 (killed)".into()),
+            cause: "connection refused".into(),
+        };
+        assert_eq!(e.status(), 502);
+        assert_eq!(
+            e.to_string(),
+            "preview feature-x.shop is degraded (web exited with code 137 (killed)) and web:80 is not answering (connection refused): restart it with `branchyard start feature-x.shop` or from the app, or see `branchyard status feature-x.shop` and `branchyard logs feature-x.shop`"
         );
     }
 }

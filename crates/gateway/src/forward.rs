@@ -80,6 +80,8 @@ impl Upstreams {
         let upstream_err = |cause: String| GatewayError::Upstream {
             preview: route.preview.clone(),
             upstream: route.upstream.clone(),
+            state: route.state_name().to_string(),
+            reason: route.reason.clone(),
             cause,
         };
         let authority = live

@@ -39,7 +39,7 @@ pub struct Route {
     /// The current step (`build: web`), shown on the status page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
-    /// Why the preview failed.
+    /// Why the preview failed, or what is down in a degraded one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Last log lines of a failed preview.
@@ -68,7 +68,7 @@ pub struct TlsPair {
 /// What the proxy does with a request, from the route's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
-    /// `ready`, `updating`: forwarded.
+    /// `ready`, `updating`, `degraded` (other services may still answer): forwarded.
     Serving,
     /// On its way (or going away): a page that reloads itself.
     Busy,
@@ -89,7 +89,7 @@ impl Route {
     /// What the proxy does for this route.
     pub fn phase(&self) -> Phase {
         match self.state_name() {
-            "ready" | "updating" | "running" => Phase::Serving,
+            "ready" | "updating" | "running" | "degraded" => Phase::Serving,
             "failed" => Phase::Failed,
             "stopped" if self.wake => Phase::Asleep,
             "stopped" => Phase::Stopped,

@@ -66,7 +66,7 @@ impl Engine {
 
 /// Watches the database's folder and wakes `tx` when the database or its WAL
 /// is written (the folder, because SQLite deletes and recreates the WAL).
-fn watch_db(db: &Path, tx: mpsc::UnboundedSender<()>) -> Result<RecommendedWatcher> {
+pub(super) fn watch_db(db: &Path, tx: mpsc::UnboundedSender<()>) -> Result<RecommendedWatcher> {
     let dir = db.parent().map(Path::to_path_buf).unwrap_or_default();
     let name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     let mut wal = name.clone();

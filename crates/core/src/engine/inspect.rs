@@ -46,8 +46,8 @@ impl Engine {
     pub async fn list(&self) -> Result<Vec<PreviewView>> {
         let records = self.store().previews()?;
         let mut out = Vec::with_capacity(records.len());
-        for record in records {
-            let services = self.services_of(&record).await;
+        for mut record in records {
+            let services = self.observe(&mut record).await;
             out.push(PreviewView { record, services });
         }
         Ok(out)
@@ -58,9 +58,9 @@ impl Engine {
     /// # Errors
     /// No such preview.
     pub async fn status(&self, r: &PreviewRef) -> Result<PreviewStatus> {
-        let record = self.find_preview(r)?;
+        let mut record = self.find_preview(r)?;
+        let services = self.observe(&mut record).await;
         let transitions = self.store().transitions(&record.id)?;
-        let services = self.services_of(&record).await;
         let traffic = self.traffic_of(&record.id).await;
         Ok(PreviewStatus {
             view: PreviewView { record, services },
@@ -77,6 +77,25 @@ impl Engine {
             .await
             .ok()??;
         g.stats().await.ok()?.previews.get(id).copied()
+    }
+
+    /// The preview's services as Docker reports them now, the record moved
+    /// between ready and degraded to match (nothing is judged when Docker
+    /// cannot be asked).
+    async fn observe(&self, rec: &mut PreviewRecord) -> Vec<ServiceStatus> {
+        let Ok(docker) = self.docker().await else {
+            return Vec::new();
+        };
+        match reconcile::service_statuses(docker, &rec.project).await {
+            Ok(services) => {
+                if self.judge(rec, &services, "status").is_some() {
+                    // The gateway's page for it names the new state before this process exits.
+                    self.flush_routes().await;
+                }
+                services
+            }
+            Err(_) => Vec::new(),
+        }
     }
 
     async fn services_of(&self, rec: &PreviewRecord) -> Vec<ServiceStatus> {

@@ -65,7 +65,8 @@ impl Engine {
         }
     }
 
-    /// Resumes a stopped preview (or retries a failed one) at the commit it had.
+    /// Resumes a stopped preview, restarts what is down in a degraded one, or
+    /// retries a failed one, at the commit it had.
     ///
     /// # Errors
     /// No such preview, busy, or a service failed to start.
@@ -73,7 +74,8 @@ impl Engine {
         let rec = self.find_preview(r)?;
         match rec.state {
             State::Ready => return Ok(rec),
-            State::Stopped => {}
+            // Its containers exist: starting them again is all it needs.
+            State::Stopped | State::Degraded => {}
             // A failed preview's containers may be gone: run the whole path again.
             _ => return self.up(&rec.repo, &rec.branch, &UpOptions::default()).await,
         }

@@ -135,10 +135,11 @@ impl Engine {
         } else {
             None
         };
-        let (reason, logs) = if rec.state == State::Failed {
-            (rec.error.clone(), self.failure_lines(&rec.id))
-        } else {
-            (None, Vec::new())
+        let (reason, logs) = match rec.state {
+            State::Failed => (rec.error.clone(), self.failure_lines(&rec.id)),
+            // Still routed: the reason goes on the page if the routed service is the one down.
+            State::Degraded => (rec.error.clone(), Vec::new()),
+            _ => (None, Vec::new()),
         };
         let wake = rec.state == State::Stopped && self.serve_running();
         planned

@@ -23,8 +23,6 @@ use crate::watch::{RefChange, RefWatcher};
 
 /// How often everything is re-read from Docker, to heal missed events.
 const RESYNC_EVERY: Duration = Duration::from_secs(30);
-/// How often idle previews are looked for (auto-suspend times are seconds or more).
-const IDLE_EVERY: Duration = Duration::from_secs(1);
 
 /// Last status sent per (preview, service), so only changes go out.
 type Seen = HashMap<(String, String), ServiceStatus>;
@@ -57,7 +55,16 @@ impl Engine {
         let lock = self.hold_serve_lock()?;
         self.heal_gateway().await?;
         self.rearm_wakes().await;
-        let mut idle_tick = tokio::time::interval(IDLE_EVERY);
+        // Auto-suspend: a timer set to the earliest idle deadline, re-set
+        // when the store changes (any process) or traffic arrives (see suspend.rs).
+        let (db_tx, mut db_rx) = mpsc::unbounded_channel();
+        let _db_watch = super::external::watch_db(&self.home().db_path(), db_tx)?;
+        let mut candidates = self.idle_candidates();
+        let mut deadline = super::suspend::next_deadline(&candidates, &activity, started_ms);
+        // Without a deadline the timer is disabled (below), whatever it is set to.
+        let idle_timer =
+            tokio::time::sleep_until(super::suspend::instant_of(deadline.unwrap_or(i64::MAX)));
+        tokio::pin!(idle_timer);
         let (ref_tx, mut ref_rx) = mpsc::unbounded_channel();
         let watcher = RefWatcher::new(ref_tx)?;
         self.watch_repos(&watcher);
@@ -83,14 +90,30 @@ impl Engine {
                 Some(ev) = gw_rx.recv() => {
                     self.on_gateway_event(ev, &mut activity).await;
                 }
-                _ = idle_tick.tick() => {
-                    self.suspend_idle(&activity, started_ms).await;
+                Some(()) = db_rx.recv() => {
+                    // One read covers a burst of commits.
+                    while db_rx.try_recv().is_ok() {}
+                    candidates = self.idle_candidates();
+                    activity.keep_attempts_of(&candidates);
+                }
+                () = &mut idle_timer, if deadline.is_some() => {
+                    self.suspend_due(&candidates, &mut activity, started_ms);
+                    // An elapsed timer must be set again, or it fires on every turn.
+                    deadline = None;
                 }
                 _ = tick.tick() => {
                     self.resync(&mut seen).await;
                     self.watch_repos(&watcher);
                     self.check_all_branches().await;
                     self.renew_leaves().await;
+                }
+            }
+            // Whatever woke us may have moved the earliest deadline: from memory, no store read.
+            let next = super::suspend::next_deadline(&candidates, &activity, started_ms);
+            if next != deadline {
+                deadline = next;
+                if let Some(d) = deadline {
+                    idle_timer.as_mut().reset(super::suspend::instant_of(d));
                 }
             }
         }
@@ -158,9 +181,10 @@ impl Engine {
         self.heal_routes().await
     }
 
-    /// Re-reads one preview's containers and publishes what changed.
+    /// Re-reads one preview's containers, publishes what changed, and moves
+    /// it between ready and degraded as they say.
     async fn refresh_preview(&self, preview: &str, seen: &mut Seen) {
-        let Ok(Some(rec)) = self.store().preview(preview) else {
+        let Ok(Some(mut rec)) = self.store().preview(preview) else {
             return;
         };
         let Ok(docker) = self.docker().await else {
@@ -170,6 +194,7 @@ impl Engine {
             return;
         };
         let mut present = Vec::new();
+        let mut judged = statuses.clone();
         for st in statuses {
             present.push(st.service.clone());
             let key = (rec.id.clone(), st.service.clone());
@@ -190,12 +215,14 @@ impl Engine {
         for key in gone {
             if let Some(mut st) = seen.remove(&key) {
                 st.state = crate::events::ServiceState::Removed;
+                judged.push(st.clone());
                 self.emit(Event::Service {
                     preview: rec.id.clone(),
                     status: st,
                 });
             }
         }
+        self.judge(&mut rec, &judged, "docker");
     }
 
     async fn resync(&self, seen: &mut Seen) {

@@ -125,15 +125,21 @@ impl Engine {
     ) -> Result<()> {
         let t = self.store().transition(id, to, trigger, detail)?;
         tracing::info!(preview = id, from = ?t.from, to = %t.to, trigger, "transition");
+        self.publish(t);
+        Ok(())
+    }
+
+    /// Tells subscribers and the gateway of a transition the store logged.
+    pub(super) fn publish(&self, t: crate::store::Transition) {
+        let id = t.preview.clone();
         self.emit(Event::State {
-            preview: id.to_string(),
+            preview: t.preview,
             from: t.from,
             to: t.to,
             trigger: t.trigger,
             detail: t.detail,
         });
-        self.routes_changed(id);
-        Ok(())
+        self.routes_changed(&id);
     }
 
     fn step(&self, id: &str, step: Step, status: StepStatus, detail: impl Into<String>) {
@@ -150,7 +156,8 @@ impl Engine {
 
     async fn run_up(&self, s: &Start, opts: &UpOptions) -> Result<PreviewRecord> {
         let id = s.record.id.as_str();
-        let updating = s.record.state == State::Ready;
+        // A degraded preview's containers exist: converge them like an update.
+        let updating = matches!(s.record.state, State::Ready | State::Degraded);
         let first = if updating {
             State::Updating
         } else {

@@ -44,7 +44,7 @@ pub struct PreviewRecord {
     pub worktree: String,
     /// Routed URLs.
     pub urls: Vec<Urls>,
-    /// Last failure, if the preview is failed.
+    /// Last failure, if the preview is failed; what is down, if it is degraded.
     pub error: Option<String>,
     /// Created (ms since epoch).
     pub created_at: i64,
@@ -169,6 +169,34 @@ impl Store {
         trigger: &str,
         detail: &str,
     ) -> StoreResult<Transition> {
+        self.transition_checked(id, None, to, trigger, detail)
+    }
+
+    /// [`Store::transition`], only if the preview is still in `from`: what an
+    /// observer uses (serve seeing Docker), so it never overrides a state an
+    /// operation moved to meanwhile.
+    ///
+    /// # Errors
+    /// [`StoreError::Refused`] when the preview is no longer in `from`.
+    pub fn transition_from(
+        &self,
+        id: &str,
+        from: State,
+        to: State,
+        trigger: &str,
+        detail: &str,
+    ) -> StoreResult<Transition> {
+        self.transition_checked(id, Some(from), to, trigger, detail)
+    }
+
+    fn transition_checked(
+        &self,
+        id: &str,
+        expect: Option<State>,
+        to: State,
+        trigger: &str,
+        detail: &str,
+    ) -> StoreResult<Transition> {
         let mut conn = self.conn();
         // IMMEDIATE: take the write lock up front, so a concurrent writer makes us
         // wait (busy timeout) instead of failing on a lock upgrade.
@@ -181,7 +209,7 @@ impl Store {
             })
             .map_err(|e| self.err(e))?;
         let from: State = from.parse().map_err(StoreError::Corrupt)?;
-        if !from.can_become(to) {
+        if !from.can_become(to) || expect.is_some_and(|e| e != from) {
             return Err(StoreError::Refused {
                 preview: id.to_string(),
                 from,
@@ -189,7 +217,8 @@ impl Store {
             });
         }
         let now = now_ms();
-        let error = (to == State::Failed).then_some(detail);
+        // What went wrong, while it is wrong: a failed run, or a degraded service.
+        let error = matches!(to, State::Failed | State::Degraded).then_some(detail);
         tx.execute(
             "UPDATE previews SET state = ?2, updated_at = ?3, error = ?4 WHERE id = ?1",
             params![id, to.as_str(), now, error],
@@ -308,6 +337,43 @@ mod tests {
         let log = s.transitions("main.shop").unwrap();
         let tos: Vec<_> = log.iter().map(|t| t.to).collect();
         assert_eq!(tos, [State::Pending, State::Preparing, State::Failed]);
+    }
+
+    #[test]
+    fn an_observed_transition_applies_only_from_the_state_it_saw() {
+        let (_d, s) = store();
+        s.insert_preview(&new("main.shop", "main", "main"), "up")
+            .unwrap();
+        for to in [State::Preparing, State::Starting, State::Ready] {
+            s.transition("main.shop", to, "up", "").unwrap();
+        }
+        s.transition_from(
+            "main.shop",
+            State::Ready,
+            State::Degraded,
+            "docker",
+            "web exited with code 137 (killed)",
+        )
+        .unwrap();
+        let rec = s.preview("main.shop").unwrap().unwrap();
+        assert_eq!(rec.state, State::Degraded);
+        assert_eq!(
+            rec.error.as_deref(),
+            Some("web exited with code 137 (killed)"),
+            "the reason is kept on the record"
+        );
+        // `start` took it meanwhile: the observer's stale ready must not land.
+        s.transition("main.shop", State::Starting, "start", "")
+            .unwrap();
+        let stale = s.transition_from("main.shop", State::Degraded, State::Ready, "docker", "");
+        assert!(
+            matches!(stale, Err(StoreError::Refused { .. })),
+            "starting -> ready belongs to start, not to the observer"
+        );
+        s.transition("main.shop", State::Ready, "start", "")
+            .unwrap();
+        let rec = s.preview("main.shop").unwrap().unwrap();
+        assert_eq!(rec.error, None, "a ready preview has no error");
     }
 
     #[test]

@@ -1,0 +1,194 @@
+//! Keeping `ready` honest: a ready preview whose container died, exited with
+//! an error or turned unhealthy becomes `degraded`, with a reason naming the
+//! service and what happened, and turns `ready` again once every service runs
+//! (and is healthy) again, whoever brought it back (a restart policy, the
+//! user's `docker start`, `branchyard start`).
+//!
+//! Two observers judge: `serve` on every Docker event of the preview (live,
+//! while the app or `branchyard serve` runs), and `ls`/`status` on what they
+//! read anyway (so the CLI alone is honest too). Both only ever move
+//! `ready → degraded` and `degraded → ready`, each only from the state they
+//! saw ([`crate::store::Store::transition_from`]): an operation that took the
+//! preview meanwhile (stop, start, up, down) always wins.
+
+use super::Engine;
+use crate::events::{ServiceState, ServiceStatus};
+use crate::lifecycle::State;
+use crate::store::PreviewRecord;
+
+/// What a preview's containers say about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Every service runs (healthy where it has a check), or completed with 0.
+    Whole,
+    /// Something is down: the reason, one clause per service.
+    Broken(String),
+    /// Nothing is down, but something is still coming up (health starting,
+    /// created): neither degrade nor heal on it.
+    Unsettled,
+}
+
+/// Judges a preview from its services' statuses (removed containers included
+/// as [`ServiceState::Removed`]).
+pub(crate) fn verdict(services: &[ServiceStatus]) -> Verdict {
+    if services.is_empty() {
+        return Verdict::Broken("its containers are gone".into());
+    }
+    let broken: Vec<String> = services.iter().filter_map(problem).collect();
+    if !broken.is_empty() {
+        return Verdict::Broken(broken.join("; "));
+    }
+    let settled = services.iter().all(|s| {
+        matches!(s.state, ServiceState::Running | ServiceState::Healthy)
+            || (s.state == ServiceState::Exited && s.exit_code == Some(0))
+    });
+    if settled {
+        Verdict::Whole
+    } else {
+        Verdict::Unsettled
+    }
+}
+
+/// What is wrong with one service, in words, if anything.
+fn problem(s: &ServiceStatus) -> Option<String> {
+    let name = &s.service;
+    match s.state {
+        // A one-shot service (migrations, seeding) that completed is fine.
+        ServiceState::Exited if s.exit_code == Some(0) => None,
+        ServiceState::Exited => Some(match s.exit_code {
+            Some(code) => format!("{name} exited with code {code}{}", signal_name(code)),
+            None => format!("{name} exited"),
+        }),
+        ServiceState::OomKilled => Some(format!("{name} was killed for running out of memory")),
+        ServiceState::Unhealthy => Some(format!("{name} is unhealthy")),
+        ServiceState::Restarting => Some(format!("{name} is restarting after it exited")),
+        ServiceState::Removed => Some(format!("{name}'s container was removed")),
+        ServiceState::Running
+        | ServiceState::Healthy
+        | ServiceState::Starting
+        | ServiceState::Created => None,
+    }
+}
+
+/// ` (killed)` for 137 and the like: exit codes above 128 are a signal.
+fn signal_name(code: i64) -> &'static str {
+    match code {
+        130 => " (interrupted)",
+        134 => " (aborted)",
+        137 => " (killed)",
+        139 => " (segmentation fault)",
+        143 => " (terminated)",
+        _ => "",
+    }
+}
+
+impl Engine {
+    /// Moves a ready preview to degraded, or a degraded one back to ready,
+    /// as its services' statuses say; `trigger` names the observer. Returns
+    /// the new state when it moved (the record is updated to match).
+    pub(super) fn judge(
+        &self,
+        rec: &mut PreviewRecord,
+        services: &[ServiceStatus],
+        trigger: &str,
+    ) -> Option<State> {
+        let (to, detail) = match (rec.state, verdict(services)) {
+            (State::Ready, Verdict::Broken(reason)) => (State::Degraded, reason),
+            (State::Degraded, Verdict::Whole) => {
+                (State::Ready, "every service runs again".to_string())
+            }
+            _ => return None,
+        };
+        match self
+            .store()
+            .transition_from(&rec.id, rec.state, to, trigger, &detail)
+        {
+            Ok(t) => {
+                tracing::info!(preview = %rec.id, from = %rec.state, to = %to, reason = %detail, "observed");
+                rec.state = to;
+                rec.error = (to == State::Degraded).then(|| detail.clone());
+                self.publish(t);
+                Some(to)
+            }
+            // Another operation moved it first: that one is right.
+            Err(e) => {
+                tracing::debug!(preview = %rec.id, error = %e, "observed change not applied");
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn svc(service: &str, state: ServiceState, exit_code: Option<i64>) -> ServiceStatus {
+        ServiceStatus {
+            service: service.into(),
+            container: format!("p-{service}-1"),
+            state,
+            exit_code,
+            restarts: 0,
+            started_at: None,
+        }
+    }
+
+    #[test]
+    fn running_healthy_and_completed_services_are_whole() {
+        let v = verdict(&[
+            svc("web", ServiceState::Running, None),
+            svc("db", ServiceState::Healthy, None),
+            svc("migrate", ServiceState::Exited, Some(0)),
+        ]);
+        assert_eq!(v, Verdict::Whole);
+    }
+
+    #[test]
+    fn a_killed_service_is_named_with_its_code_and_signal() {
+        let v = verdict(&[
+            svc("db", ServiceState::Healthy, None),
+            svc("web", ServiceState::Exited, Some(137)),
+        ]);
+        assert_eq!(
+            v,
+            Verdict::Broken("web exited with code 137 (killed)".into())
+        );
+    }
+
+    #[test]
+    fn every_broken_service_is_in_the_reason() {
+        let v = verdict(&[
+            svc("db", ServiceState::Unhealthy, None),
+            svc("web", ServiceState::Exited, Some(1)),
+            svc("cache", ServiceState::OomKilled, Some(137)),
+            svc("jobs", ServiceState::Restarting, None),
+            svc("api", ServiceState::Removed, None),
+        ]);
+        assert_eq!(
+            v,
+            Verdict::Broken(
+                "db is unhealthy; web exited with code 1; cache was killed for running out of memory; \
+                 jobs is restarting after it exited; api's container was removed"
+                    .into()
+            )
+        );
+    }
+
+    #[test]
+    fn a_service_still_starting_neither_degrades_nor_heals() {
+        let v = verdict(&[
+            svc("web", ServiceState::Running, None),
+            svc("db", ServiceState::Starting, None),
+        ]);
+        assert_eq!(v, Verdict::Unsettled);
+    }
+
+    #[test]
+    fn no_containers_at_all_is_broken() {
+        assert_eq!(
+            verdict(&[]),
+            Verdict::Broken("its containers are gone".into())
+        );
+    }
+}
