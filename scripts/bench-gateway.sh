@@ -26,13 +26,15 @@ fi
 ensure_rust_target
 ensure_docker
 
-log "building the gateway (host and musl) and the bench upstream, release"
-cargo build -q -p branchyard-gateway --release --bin branchyard-gateway --example bench-upstream
-cargo build -q -p branchyard-gateway --release --target "$MUSL_TARGET" --bin branchyard-gateway --example bench-upstream
-GW_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/branchyard-gateway"
-UP_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/bench-upstream"
-MUSL_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/$MUSL_TARGET/release/branchyard-gateway"
-MUSL_UP_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/$MUSL_TARGET/release/examples/bench-upstream"
+log "building the gateway (host and musl) and the bench upstream, profile gateway (as shipped)"
+cargo build -q -p branchyard-gateway --profile gateway --bin branchyard-gateway --example bench-upstream
+cargo build -q -p branchyard-gateway --profile gateway --target "$MUSL_TARGET" --bin branchyard-gateway --example bench-upstream
+TD="${CARGO_TARGET_DIR:-$ROOT/target}"
+# GATEWAY_BIN= benchmarks another build of the gateway (an older commit's) on the host.
+GW_BIN="${GATEWAY_BIN:-$TD/gateway/branchyard-gateway}"
+UP_BIN="$TD/gateway/examples/bench-upstream"
+MUSL_BIN="$TD/$MUSL_TARGET/gateway/branchyard-gateway"
+MUSL_UP_BIN="$TD/$MUSL_TARGET/gateway/examples/bench-upstream"
 OUT="${CARGO_TARGET_DIR:-$ROOT/target}/bench"
 mkdir -p "$OUT"
 

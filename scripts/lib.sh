@@ -51,7 +51,7 @@ ensure_docker() {
 # The gateway runs FROM scratch, so it must be a static musl binary.
 build_gateway() {
   log "building the gateway (static musl binary)"
-  (cd "$ROOT" && cargo build -q -p branchyard-gateway --release --target "$MUSL_TARGET")
+  (cd "$ROOT" && cargo build -q -p branchyard-gateway --profile gateway --target "$MUSL_TARGET")
 }
 
 setup_all() {

@@ -28,7 +28,7 @@ pub use protocol::{GatewayConfig, GatewayEvent, RouteTls, Stats, Traffic};
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     /// The static gateway binary is not built.
-    #[error("the gateway binary {path} is missing: run `scripts/setup` (it builds it with `cargo build -p branchyard-gateway --release --target x86_64-unknown-linux-musl`), or set BRANCHYARD_GATEWAY_BIN")]
+    #[error("the gateway binary {path} is missing: run `scripts/setup` (it builds it with `cargo build -p branchyard-gateway --profile gateway --target x86_64-unknown-linux-musl`), or set BRANCHYARD_GATEWAY_BIN")]
     BinaryMissing {
         /// Where it was looked for.
         path: PathBuf,

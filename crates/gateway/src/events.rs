@@ -2,7 +2,6 @@
 //! sleeping preview, and `traffic` at most once a second when counts changed.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -94,13 +93,13 @@ impl Events {
 pub fn stats(table: &RouteTable) -> Value {
     let mut previews = BTreeMap::new();
     for (id, t) in table.traffic() {
-        let requests = t.requests.load(Ordering::Relaxed);
+        let requests = t.requests();
         if requests > 0 {
             previews.insert(
                 id,
                 json!({
                     "requests": requests,
-                    "last_request_ms": t.last_request_ms.load(Ordering::Relaxed)
+                    "last_request_ms": t.last_request_ms()
                 }),
             );
         }

@@ -2,6 +2,7 @@
 //! trailers streamed both ways, `Upgrade` (WebSocket) connections spliced,
 //! gRPC over h2c, hop-by-hop headers dropped and X-Forwarded-* set.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,6 +15,7 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::error::GatewayError;
+use crate::own::{self, IdlePool};
 use crate::proxy::{full, Body, Conn};
 use crate::routes::Live;
 
@@ -39,6 +41,8 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 pub struct Upstreams {
     h1: Client<HttpConnector, Incoming>,
     h2c: Client<HttpConnector, Incoming>,
+    /// Upstream connections of HTTP/1 clients that have gone, for the next ones.
+    idle: Arc<IdlePool>,
 }
 
 impl Default for Upstreams {
@@ -51,7 +55,7 @@ impl Upstreams {
     /// Both clients, with TCP_NODELAY and a 5 s connect timeout.
     pub fn new() -> Self {
         let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
         connector.set_nodelay(true);
         let h1 = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
@@ -61,7 +65,11 @@ impl Upstreams {
             .pool_idle_timeout(Duration::from_secs(60))
             .http2_only(true)
             .build(connector);
-        Upstreams { h1, h2c }
+        Upstreams {
+            h1,
+            h2c,
+            idle: Arc::default(),
+        }
     }
 
     /// Sends `req` to `live`'s upstream and returns its answer, streamed.
@@ -93,14 +101,25 @@ impl Upstreams {
                 .headers()
                 .get(header::CONTENT_TYPE)
                 .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+        let upgrade = upgrade_requested(req.headers());
+        let dedicated = !grpc && upgrade.is_none() && req.version() <= Version::HTTP_11;
         let mut parts = req.uri().clone().into_parts();
         parts.scheme = Some(Scheme::HTTP);
-        parts.authority = Some(authority);
+        parts.authority = Some(authority.clone());
         if parts.path_and_query.is_none() {
             parts.path_and_query = Some(PathAndQuery::from_static("/"));
         }
-        let uri = Uri::from_parts(parts).map_err(|e| GatewayError::BadRequest(e.to_string()))?;
-        let upgrade = upgrade_requested(req.headers());
+        let uri = if dedicated {
+            // A connection of our own is sent the origin form (`/path?query`).
+            Uri::from(
+                parts
+                    .path_and_query
+                    .take()
+                    .unwrap_or_else(|| PathAndQuery::from_static("/")),
+            )
+        } else {
+            Uri::from_parts(parts).map_err(|e| GatewayError::BadRequest(e.to_string()))?
+        };
         let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
 
         *req.uri_mut() = uri;
@@ -123,14 +142,24 @@ impl Upstreams {
         }
         append_forwarded(headers, conn, host, https);
 
-        let sent = if grpc {
+        let mut resp = if grpc {
             *req.version_mut() = Version::HTTP_2;
-            self.h2c.request(req).await
+            self.h2c
+                .request(req)
+                .await
+                .map_err(|e| upstream_err(root_cause(&e)))?
+        } else if dedicated {
+            *req.version_mut() = Version::HTTP_11;
+            own::send(req, &conn.upstream, &self.idle, &authority)
+                .await
+                .map_err(upstream_err)?
         } else {
             *req.version_mut() = Version::HTTP_11;
-            self.h1.request(req).await
+            self.h1
+                .request(req)
+                .await
+                .map_err(|e| upstream_err(root_cause(&e)))?
         };
-        let mut resp = sent.map_err(|e| upstream_err(root_cause(&e)))?;
 
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
             if let Some(client_upgrade) = client_upgrade {
@@ -164,15 +193,24 @@ impl Upstreams {
         if !small {
             return Ok(resp.map(|b| b.boxed()));
         }
-        let (parts, body) = resp.into_parts();
-        let bytes = body
-            .collect()
-            .await
-            .map_err(|e| upstream_err(root_cause(&e)))?
-            .to_bytes();
+        let (parts, mut body) = resp.into_parts();
+        // Such a body nearly always comes as one frame, kept as it is (no copy).
+        let mut bytes = Bytes::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| upstream_err(root_cause(&e)))?;
+            if let Ok(data) = frame.into_data() {
+                bytes = if bytes.is_empty() {
+                    data
+                } else {
+                    [bytes, data].concat().into()
+                };
+            }
+        }
         Ok(Response::from_parts(parts, full(bytes)))
     }
 }
+
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Largest body read whole before answering (see [`Upstreams::forward`]).
 const SMALL_BODY: u64 = 16 * 1024;
@@ -196,6 +234,13 @@ fn upgrade_requested(h: &HeaderMap) -> Option<HeaderValue> {
 
 /// Removes the hop-by-hop headers, those `Connection` names included.
 pub fn strip_hop_by_hop(h: &mut HeaderMap) {
+    // Most messages carry none: one pass over the names instead of ten removals.
+    if !h
+        .keys()
+        .any(|k| k == header::UPGRADE || HOP_BY_HOP.contains(k))
+    {
+        return;
+    }
     if h.contains_key(header::CONNECTION) {
         let named: Vec<HeaderName> = h
             .get_all(header::CONNECTION)
@@ -229,7 +274,7 @@ fn append_forwarded(h: &mut HeaderMap, conn: &Conn, host: HeaderValue, https: bo
     h.insert(X_FORWARDED_HOST, host);
 }
 
-fn root_cause(e: &dyn std::error::Error) -> String {
+pub(crate) fn root_cause(e: &dyn std::error::Error) -> String {
     let mut cur = e;
     while let Some(next) = cur.source() {
         cur = next;

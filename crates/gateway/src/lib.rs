@@ -8,6 +8,7 @@ pub mod admin;
 pub mod error;
 pub mod events;
 pub mod forward;
+pub mod own;
 pub mod pages;
 pub mod proxy;
 pub mod routes;

@@ -15,6 +15,7 @@ use hyper::{Request, Response, StatusCode};
 use crate::error::GatewayError;
 use crate::events::{now_ms, Events};
 use crate::forward::Upstreams;
+use crate::own;
 use crate::pages::{self, Links, Page};
 use crate::routes::{normalize_host, Live, Phase, RouteTable};
 use crate::settings::SettingsStore;
@@ -39,6 +40,8 @@ pub struct Conn {
     /// `None` on plain HTTP; on HTTPS, the host whose certificate was served
     /// (`Some(None)` when the fallback was).
     pub tls: Option<Option<String>>,
+    /// This connection's own upstream connection (HTTP/1 clients only).
+    pub upstream: own::Slot,
 }
 
 impl Conn {
@@ -46,7 +49,12 @@ impl Conn {
     pub fn new(peer: SocketAddr, tls: Option<Option<String>>) -> Self {
         let peer_ip = HeaderValue::from_str(&peer.ip().to_string())
             .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
-        Conn { peer, peer_ip, tls }
+        Conn {
+            peer,
+            peer_ip,
+            tls,
+            upstream: own::Slot::default(),
+        }
     }
 }
 
@@ -232,8 +240,11 @@ impl Proxy {
         let fail =
             |e: GatewayError, l: &Arc<Live>| (e, Some(l.route.host.clone()), Some(l.clone()));
 
-        let settings = self.settings.get();
-        if conn.tls.is_none() && settings.redirect_https && live.cert.is_some() {
+        let (redirect_https, wake_timeout) = {
+            let s = self.settings.peek();
+            (s.redirect_https, s.wake_timeout())
+        };
+        if conn.tls.is_none() && redirect_https && live.cert.is_some() {
             let path = req
                 .uri()
                 .path_and_query()
@@ -263,7 +274,7 @@ impl Proxy {
                     };
                     return Err(fail(e, &live));
                 }
-                self.hold(&live, settings.wake_timeout())
+                self.hold(&live, wake_timeout)
                     .await
                     .map_err(|e| fail(e, &live))?
             }

@@ -99,21 +99,58 @@ impl Route {
 }
 
 /// Requests seen for one preview, shared by all its hosts and kept across table changes.
+///
+/// Counted per worker thread, each on its own cache line: one shared counter
+/// written by every core on every request would bounce between them.
 #[derive(Debug, Default)]
 pub struct Traffic {
-    /// Requests since the gateway started.
-    pub requests: AtomicU64,
-    /// Unix milliseconds of the last one.
-    pub last_request_ms: AtomicU64,
+    shards: [Counters; SHARDS],
     /// A wake event was sent for the current stop (cleared when the route changes state).
     pub woken: AtomicBool,
+}
+
+const SHARDS: usize = 8;
+
+/// One thread's share of a preview's counters.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Counters {
+    requests: AtomicU64,
+    last_request_ms: AtomicU64,
+}
+
+/// This thread's shard, given out in turn as threads first count.
+fn shard() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    thread_local! {
+        static MINE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    MINE.with(|m| *m)
 }
 
 impl Traffic {
     /// Counts one request at `now_ms`.
     pub fn hit(&self, now_ms: u64) {
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        self.last_request_ms.store(now_ms, Ordering::Relaxed);
+        let c = &self.shards[shard()];
+        c.requests.fetch_add(1, Ordering::Relaxed);
+        c.last_request_ms.store(now_ms, Ordering::Relaxed);
+    }
+
+    /// Requests since the gateway started.
+    pub fn requests(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|c| c.requests.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Unix milliseconds of the last request (0: none yet).
+    pub fn last_request_ms(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|c| c.last_request_ms.load(Ordering::Relaxed))
+            .max()
+            .unwrap_or(0)
     }
 }
 

@@ -30,7 +30,8 @@ pub struct Limits {
     /// A quiet HTTP/2 connection is pinged after this and closed when the
     /// ping goes unanswered (HTTP/1.1 idle gaps fall under `header_timeout`).
     pub idle_timeout: Duration,
-    /// Connections served at once; more wait in the accept queue.
+    /// Connections served at once; beyond it each listener holds one accepted
+    /// connection and the rest wait in the kernel's accept queue.
     pub max_connections: usize,
     /// Largest request head (`431` above).
     pub max_header_bytes: usize,
@@ -284,13 +285,16 @@ async fn accept_loop<F, Fut>(
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     loop {
-        let permit = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-        };
+        // Accepted first, then a slot waited for: the listeners share the slots,
+        // and a listener that took a freed slot before it had a connection would
+        // sit on it while another listener's client waited for the next one.
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => return,
             a = l.accept() => match a { Ok(a) => a, Err(e) => { pause_after(e).await; continue } },
+        };
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
         };
         let _ = stream.set_nodelay(true);
         let fut = serve(stream, peer);

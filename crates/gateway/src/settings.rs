@@ -69,6 +69,13 @@ impl SettingsStore {
         self.current.load_full()
     }
 
+    /// A short-lived look at the current settings, for the request path: unlike
+    /// [`Self::get`] it bumps no shared reference count, which every worker thread
+    /// would otherwise write on every request.
+    pub fn peek(&self) -> arc_swap::Guard<Arc<Settings>> {
+        self.current.load()
+    }
+
     /// Saves then applies `next`.
     ///
     /// # Errors

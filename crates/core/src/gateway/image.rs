@@ -14,7 +14,7 @@ use super::{GatewayError, GatewaySettings};
 const SHA_LABEL: &str = "dev.branchyard.gateway-binary-sha256";
 
 /// The static gateway binary: `$BRANCHYARD_GATEWAY_BIN`, else beside the
-/// running executable, else the workspace's musl release build.
+/// running executable, else the workspace's musl build (profile `gateway`).
 pub fn binary_path() -> PathBuf {
     if let Some(p) = std::env::var_os("BRANCHYARD_GATEWAY_BIN") {
         return PathBuf::from(p);
@@ -27,7 +27,7 @@ pub fn binary_path() -> PathBuf {
         return beside;
     }
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../target/x86_64-unknown-linux-musl/release/branchyard-gateway")
+        .join("../../target/x86_64-unknown-linux-musl/gateway/branchyard-gateway")
 }
 
 /// Builds the gateway image from the binary unless an image of that tag

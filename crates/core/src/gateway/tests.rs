@@ -155,7 +155,7 @@ async fn a_test_gateway_routes_to_a_container_and_keeps_its_routes_across_a_rest
     if !bin.exists() {
         eprintln!(
             "SKIPPED: the static gateway binary {} is missing; build it with \
-             `cargo build -p branchyard-gateway --release --target x86_64-unknown-linux-musl` (scripts/setup)",
+             `cargo build -p branchyard-gateway --profile gateway --target x86_64-unknown-linux-musl` (scripts/setup)",
             bin.display()
         );
         return;

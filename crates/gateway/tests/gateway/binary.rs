@@ -44,6 +44,11 @@ async fn the_binary_serves_its_state_file_and_stops_at_once_on_sigterm() {
             format!("127.0.0.1:{admin}"),
         )
         .env("BRANCHYARD_GATEWAY_STATE", &state)
+        // Not the default 443: a developer's gateway may hold it.
+        .env(
+            "BRANCHYARD_GATEWAY_TLS_LISTEN",
+            format!("127.0.0.1:{}", free_port()),
+        )
         .stderr(Stdio::null())
         .spawn()
         .unwrap();

@@ -106,3 +106,47 @@ async fn a_proxy_connection_cannot_reach_another_hosts_upstream_by_any_host_head
     assert_ne!(s, 200, "an absolute URI does not override the Host: {t}");
     assert_eq!(up.accepted(), 0, "the upstream counted no request");
 }
+
+#[tokio::test]
+async fn connections_over_the_cap_wait_until_one_is_freed() {
+    let limits = Limits {
+        max_connections: 2,
+        // Long, so that a freed slot taken by the wrong listener (the TLS one)
+        // would leave the third client waiting past the 5 s below.
+        header_timeout: Duration::from_secs(30),
+        ..Limits::default()
+    };
+    let gw = gateway_with(None, limits).await;
+    let up = crate::support::upstream_with("capped", true).await;
+    put_route(&gw, "cap.r.localhost", up.addr).await;
+    let req = b"GET / HTTP/1.1\r\nhost: cap.r.localhost\r\n\r\n";
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = TcpStream::connect(gw.proxy).await.unwrap();
+        s.write_all(req).await.unwrap();
+        let mut buf = [0u8; 4096];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+        held.push(s);
+    }
+    // A third is accepted by the kernel but not served while two are open.
+    let mut third = TcpStream::connect(gw.proxy).await.unwrap();
+    third.write_all(req).await.unwrap();
+    let mut buf = [0u8; 4096];
+    let early = tokio::time::timeout(Duration::from_millis(300), third.read(&mut buf)).await;
+    assert!(early.is_err(), "served over the cap of 2 connections");
+    drop(held.pop());
+    let n = tokio::time::timeout(Duration::from_secs(5), third.read(&mut buf))
+        .await
+        .expect("served once a connection was freed")
+        .unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+}

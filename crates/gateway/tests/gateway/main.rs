@@ -7,6 +7,7 @@
 mod admin;
 mod binary;
 mod hardening;
+mod reuse;
 mod routing;
 mod status;
 mod streaming;

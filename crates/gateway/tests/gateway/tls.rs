@@ -292,3 +292,39 @@ async fn with_redirect_https_plain_http_to_a_tls_host_gets_308_to_https() {
         crate::support::http(gw.proxy, "GET", "/", &[("host", "plain.r.localhost")], "").await;
     assert_eq!(s, 200, "a host without TLS stays on HTTP");
 }
+
+#[tokio::test]
+async fn an_h2_request_over_the_header_limit_gets_431_and_never_reaches_the_upstream() {
+    let gw = gateway(None).await;
+    let ca = Ca::new();
+    let up = upstream("big").await;
+    tls_route(&gw, &ca, "big.r.localhost", up.addr).await;
+    let s = tls_connect(&gw, &ca.client(&[b"h2"]), "big.r.localhost")
+        .await
+        .unwrap();
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(s),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let big = "x".repeat(20 * 1024);
+    let req = hyper::Request::get("https://big.r.localhost/")
+        .header("x-big", big.as_str())
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let answer = send.send_request(req).await;
+    let resp = answer.expect("an answer, not a reset");
+    assert_eq!(
+        resp.status(),
+        431,
+        "20 KiB of headers are over the 16 KiB limit"
+    );
+    assert_eq!(up.accepted(), 0, "the upstream never saw it");
+    // The connection stays usable for requests within the limit.
+    let ok = hyper::Request::get("https://big.r.localhost/")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    assert_eq!(send.send_request(ok).await.unwrap().status(), 200);
+}

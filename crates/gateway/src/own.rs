@@ -1,0 +1,167 @@
+//! Upstream connections owned by one client connection.
+//!
+//! HTTP/1 requests on one client connection come one after another, so each
+//! such connection keeps an upstream connection to itself and reuses it for
+//! every request: no pool lookup, lock or checkout per request. The shared
+//! pool of `hyper_util` cost about a tenth of the gateway's CPU per request
+//! (`scripts/bench-gateway.sh`). When the client goes, its upstream
+//! connection joins a small idle list of the worker thread, so short-lived
+//! clients (`curl`, a browser's extra connections) do not open one each.
+//! HTTP/2 clients, gRPC and upgrades use hyper_util's pool instead.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
+use hyper::http::uri::Authority;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+
+use crate::forward::{root_cause, CONNECT_TIMEOUT};
+
+/// An upstream HTTP/1 connection and where it goes.
+#[derive(Debug)]
+pub struct Owned {
+    authority: Authority,
+    sender: http1::SendRequest<Incoming>,
+    /// Where it goes when its client does.
+    home: Arc<IdlePool>,
+}
+
+/// The client connection's own upstream connection, if it has one yet.
+#[derive(Debug, Default)]
+pub struct Slot(Mutex<Option<Owned>>);
+
+impl Slot {
+    fn take(&self) -> Option<Owned> {
+        self.0.lock().ok().and_then(|mut s| s.take())
+    }
+
+    fn keep(&self, o: Owned) {
+        if let Ok(mut s) = self.0.lock() {
+            if let Some(old) = s.replace(o) {
+                old.home.clone().put(old);
+            }
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(o) = self.take() {
+            o.home.clone().put(o);
+        }
+    }
+}
+
+/// Idle upstream connections of one worker thread, newest last.
+#[derive(Debug, Default)]
+pub struct IdlePool(Mutex<Vec<(Instant, Owned)>>);
+
+/// Idle connections kept per worker thread (nginx's `keepalive 64`).
+const IDLE_MAX: usize = 64;
+/// An idle connection older than this is closed when next looked at.
+const IDLE_FOR: Duration = Duration::from_secs(60);
+
+impl IdlePool {
+    fn put(&self, o: Owned) {
+        if o.sender.is_closed() {
+            return;
+        }
+        if let Ok(mut idle) = self.0.lock() {
+            idle.retain(|(at, o)| at.elapsed() < IDLE_FOR && !o.sender.is_closed());
+            if idle.len() >= IDLE_MAX {
+                idle.remove(0);
+            }
+            idle.push((Instant::now(), o));
+        }
+    }
+
+    fn take(&self, authority: &Authority) -> Option<Owned> {
+        let mut idle = self.0.lock().ok()?;
+        idle.retain(|(at, o)| at.elapsed() < IDLE_FOR && !o.sender.is_closed());
+        // Not ready yet: its last answer is still being read (its task lags a little).
+        let i = idle
+            .iter()
+            .rposition(|(_, o)| o.authority == *authority && o.sender.is_ready())?;
+        Some(idle.swap_remove(i).1)
+    }
+
+    /// Idle connections held now (tests).
+    pub fn len(&self) -> usize {
+        self.0.lock().map(|i| i.len()).unwrap_or(0)
+    }
+
+    /// Whether none is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Sends `req` (origin form, Host set) on `slot`'s connection; on an idle one
+/// of `pool` when the slot has none for `authority`; else on a new one.
+///
+/// # Errors
+/// The root cause, when no connection can be made or the upstream breaks off.
+pub async fn send(
+    req: Request<Incoming>,
+    slot: &Slot,
+    pool: &Arc<IdlePool>,
+    authority: &Authority,
+) -> Result<Response<Incoming>, String> {
+    let mut held = slot.take();
+    if let Some(o) = held.take_if(|o| o.authority != *authority) {
+        o.home.clone().put(o);
+    }
+    let mut req = req;
+    for candidate in [held, pool.take(authority)] {
+        let Some(mut o) = candidate else { continue };
+        if o.sender.ready().await.is_err() {
+            continue;
+        }
+        match o.sender.try_send_request(req).await {
+            Ok(resp) => {
+                slot.keep(o);
+                return Ok(resp);
+            }
+            // Closed before the request went out (the upstream's idle timeout,
+            // a restarted container): sent again, as hyper's pool would.
+            Err(mut e) => match e.take_message() {
+                Some(r) => req = r,
+                None => return Err(root_cause(e.error())),
+            },
+        }
+    }
+    let mut o = connect(authority, pool).await?;
+    let resp = o
+        .sender
+        .send_request(req)
+        .await
+        .map_err(|e| root_cause(&e))?;
+    slot.keep(o);
+    Ok(resp)
+}
+
+/// A new upstream connection (TCP_NODELAY), driven by a task of its own.
+async fn connect(authority: &Authority, pool: &Arc<IdlePool>) -> Result<Owned, String> {
+    let stream = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        tokio::net::TcpStream::connect(authority.as_str()),
+    )
+    .await
+    .map_err(|_| format!("no connection within {} s", CONNECT_TIMEOUT.as_secs()))?
+    .map_err(|e| e.to_string())?;
+    let _ = stream.set_nodelay(true);
+    let (sender, connection) = http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| root_cause(&e))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(Owned {
+        authority: authority.clone(),
+        sender,
+        home: pool.clone(),
+    })
+}

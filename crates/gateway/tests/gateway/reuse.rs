@@ -1,0 +1,122 @@
+//! Upstream connections: a kept-alive client keeps one to itself, a closed
+//! one is replaced without an error, a route change is followed at once, and
+//! a client that goes leaves its connection to the next one.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::{gateway, put_route, upstream_with};
+
+/// One response on a kept-alive connection: status and body.
+async fn exchange(s: &mut TcpStream, host: &str) -> (u16, String) {
+    let req = format!("GET /n HTTP/1.1\r\nhost: {host}\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = s.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "the gateway closed the connection mid-answer");
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).to_string();
+        let Some(end) = text.find("\r\n\r\n") else {
+            continue;
+        };
+        let len: usize = text[..end]
+            .lines()
+            .find_map(|l| {
+                l.to_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse().unwrap())
+            })
+            .expect("a content-length");
+        if buf.len() >= end + 4 + len {
+            let status = text[9..12].parse().unwrap();
+            return (status, text[end + 4..end + 4 + len].to_string());
+        }
+    }
+}
+
+async fn client(gw: SocketAddr) -> TcpStream {
+    TcpStream::connect(gw).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_kept_alive_client_sends_every_request_on_one_upstream_connection() {
+    let gw = gateway(None).await;
+    let up = upstream_with("kept", true).await;
+    put_route(&gw, "kept.r.localhost", up.addr).await;
+    let mut c = client(gw.proxy).await;
+    for i in 0..10 {
+        let (s, body) = exchange(&mut c, "kept.r.localhost").await;
+        assert_eq!(s, 200, "request {i}: {body}");
+        assert!(body.starts_with("kept\nGET /n HTTP/1.1"), "{body}");
+    }
+    assert_eq!(
+        up.accepted(),
+        1,
+        "ten requests of one client, one upstream connection"
+    );
+}
+
+#[tokio::test]
+async fn an_upstream_that_closes_after_each_answer_is_reconnected_without_an_error() {
+    let gw = gateway(None).await;
+    let up = upstream_with("closing", false).await;
+    put_route(&gw, "closing.r.localhost", up.addr).await;
+    let mut c = client(gw.proxy).await;
+    for i in 0..5 {
+        let (s, body) = exchange(&mut c, "closing.r.localhost").await;
+        assert_eq!(s, 200, "request {i}: {body}");
+        // The upstream's close reaches the gateway a moment after its answer.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        up.accepted(),
+        5,
+        "a connection per request, as the upstream wants"
+    );
+}
+
+#[tokio::test]
+async fn a_route_changed_under_a_kept_alive_client_is_followed_at_once() {
+    let gw = gateway(None).await;
+    let (a, b) = (
+        upstream_with("old", true).await,
+        upstream_with("new", true).await,
+    );
+    put_route(&gw, "moved.r.localhost", a.addr).await;
+    let mut c = client(gw.proxy).await;
+    let (_, body) = exchange(&mut c, "moved.r.localhost").await;
+    assert!(body.starts_with("old\n"), "{body}");
+    // A preview recreated: its container (and address) changed.
+    put_route(&gw, "moved.r.localhost", b.addr).await;
+    let (s, body) = exchange(&mut c, "moved.r.localhost").await;
+    assert_eq!(s, 200);
+    assert!(
+        body.starts_with("new\n"),
+        "the same client connection reaches the new upstream: {body}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_goes_leaves_its_upstream_connection_to_the_next() {
+    let gw = gateway(None).await;
+    let up = upstream_with("handed", true).await;
+    put_route(&gw, "handed.r.localhost", up.addr).await;
+    for i in 0..5 {
+        let mut c = client(gw.proxy).await;
+        let (s, body) = exchange(&mut c, "handed.r.localhost").await;
+        assert_eq!(s, 200, "client {i}: {body}");
+        drop(c);
+        // The gateway sees the client's close a moment later.
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert_eq!(
+        up.accepted(),
+        1,
+        "five short clients, one upstream connection"
+    );
+}
