@@ -15,8 +15,15 @@ fn main() {
         .setup(|app| {
             let tuning = webview::Tuning::from_env();
             webview::before_first_window(tuning);
-            let config = app.config().app.windows.first().cloned().unwrap_or_default();
-            let window = tauri::WebviewWindowBuilder::from_config(app.handle(), &config)?.build()?;
+            let config = app
+                .config()
+                .app
+                .windows
+                .first()
+                .cloned()
+                .unwrap_or_default();
+            let window =
+                tauri::WebviewWindowBuilder::from_config(app.handle(), &config)?.build()?;
             webview::apply(&window, tuning);
             Ok(())
         })
