@@ -105,11 +105,10 @@ pub fn dropped_dirs(paths: &[std::path::PathBuf]) -> Vec<String> {
 }
 
 /// Builds the main window from tauri.conf.json (where it has `"create":
-/// false`, so it is made here, after the network process's memory settings
-/// and with the web view's settings applied while its page loads).
+/// false`, so it is made here, with the web view's memory settings applied
+/// while its page loads).
 fn open_main<R: Runtime>(app: &tauri::App<R>) -> tauri::Result<()> {
     let tuning = webview::Tuning::from_env();
-    webview::before_first_window(tuning);
     let config = app
         .config()
         .app

@@ -14,7 +14,6 @@ fn main() {
     let app = tauri::Builder::default()
         .setup(|app| {
             let tuning = webview::Tuning::from_env();
-            webview::before_first_window(tuning);
             let config = app
                 .config()
                 .app
