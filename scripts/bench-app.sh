@@ -1,27 +1,34 @@
 #!/usr/bin/env bash
-# Benchmark: the desktop app idle with 10 previews running, against an idle
-# `branchyard serve` (the headless engine doing the same upkeep) in the same
-# run: RSS of the whole process tree (the app and its WebKit processes; PSS
-# too, since WebKit's processes share libraries) and CPU over $SECONDS_IDLE s.
-# The docker-kill-to-badge latency comes from the window test
-# (tests/app, target/bench/app-latency.json) when it ran; RUN_WINDOW_TEST=1
-# runs it first. Figures go to target/bench/app.json (app$SUFFIX.json); a
-# summary is printed. PROFILE=release measures release builds.
+# Benchmark: the desktop app idle with 10 previews running, against two peers
+# in the same run: the floor (scripts/floor: the smallest Tauri 2 app, one
+# window with a static page, the same Tauri/wry/WebKitGTK, launched the same
+# way under Xvfb) and an idle `branchyard serve` (the headless engine doing
+# the same upkeep). For the whole process tree (the app and WebKit's web and
+# network processes; not Xvfb or D-Bus) it reports RSS, PSS (shared library
+# pages divided among the processes that map them: the fair whole-app
+# figure), USS and anonymous memory, summed and per process name, and CPU
+# over $SECONDS_IDLE s (scripts/measure-tree.py). TUNINGS (default
+# "none all") lists the web view settings to measure the app and the floor
+# with (src-tauri/src/webview.rs). The docker-kill-to-badge latency comes
+# from the window test (tests/app, target/bench/app-latency.json) when it
+# ran; RUN_WINDOW_TEST=1 runs it first. Figures go to target/bench/app.json
+# (app$SUFFIX.json); a summary is printed. PROFILE=release measures release
+# builds.
 source "$(dirname "$0")/lib.sh"
 SECONDS_IDLE=${SECONDS_IDLE:-60}
 PREVIEWS=${PREVIEWS:-10}
 PROFILE=${PROFILE:-debug}
 cd "$ROOT"
 ensure_docker
+# One cargo call: the app and the floor share every Tauri artifact.
 if [ "$PROFILE" = release ]; then
-  cargo build -q -p branchyard-cli --release
-  cargo build -q -p branchyard-desktop --release
+  cargo build -q -p branchyard-cli -p branchyard-desktop -p branchyard-floor --release
 else
-  cargo build -q -p branchyard-cli
-  cargo build -q -p branchyard-desktop
+  cargo build -q -p branchyard-cli -p branchyard-desktop -p branchyard-floor
 fi
 BY="$ROOT/target/$PROFILE/branchyard"
 APP="$ROOT/target/$PROFILE/branchyard-desktop"
+FLOOR="$ROOT/target/$PROFILE/branchyard-floor"
 OUT="$ROOT/target/bench"
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
@@ -64,103 +71,67 @@ for i in $(seq 1 "$PREVIEWS"); do "$BY" up shop "b$i" >/dev/null; done
 running=$(docker ps -q --filter label=dev.branchyard.test=1 --filter "label=com.docker.compose.service=web" | wc -l)
 log "$running preview containers running"
 
-# Samples the process tree under $1 for $SECONDS_IDLE s; prints JSON.
-measure() {
-  python3 - "$1" "$SECONDS_IDLE" <<'PY'
-import json, os, sys, time
-root, secs = int(sys.argv[1]), int(sys.argv[2])
-tck = os.sysconf("SC_CLK_TCK")
-def children():
-    kids = {}
-    for p in os.listdir("/proc"):
-        if not p.isdigit(): continue
-        try:
-            st = open(f"/proc/{p}/stat").read()
-            ppid = int(st.rsplit(")", 1)[1].split()[1])
-            kids.setdefault(ppid, []).append(int(p))
-        except OSError: pass
-    out, todo = [], [root]
-    while todo:
-        p = todo.pop(); out.append(p); todo += kids.get(p, [])
-    return out
-def named(pids):
-    keep = []
-    for p in pids:
-        try: comm = open(f"/proc/{p}/comm").read().strip()
-        except OSError: continue
-        # The app, the CLI's serve, and WebKit's web and network processes; not xvfb or dbus.
-        if comm.startswith(("branchyard", "WebKit")): keep.append((p, comm))
-    return keep
-def ticks(p):
-    f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
-    return int(f[11]) + int(f[12])
-def kb(p, field, path="status"):
-    for line in open(f"/proc/{p}/{path}"):
-        if line.startswith(field): return int(line.split()[1])
-    return 0
-procs = named(children())
-t0 = {p: ticks(p) for p, _ in procs}
-start = time.time()
-rss, pss, anon = [], [], []
-while time.time() - start < secs:
-    try:
-        rss.append(sum(kb(p, "VmRSS:") for p, _ in procs))
-        pss.append(sum(kb(p, "Pss:", "smaps_rollup") for p, _ in procs))
-        # Private heap and stacks: what the process itself costs, shared libraries aside.
-        anon.append(sum(kb(p, "RssAnon:") for p, _ in procs))
-    except OSError: pass
-    time.sleep(5)
-per = {}
-for p, c in procs:
-    try: per[c] = {"rss_mb": round(kb(p, "VmRSS:") / 1024, 1), "anon_mb": round(kb(p, "RssAnon:") / 1024, 1)}
-    except OSError: pass
-elapsed = time.time() - start
-cpu = sum(ticks(p) - t0[p] for p, _ in procs if os.path.exists(f"/proc/{p}")) / tck
-print(json.dumps({
-    "processes": sorted(c for _, c in procs),
-    "cpu_percent": round(100 * cpu / elapsed, 3),
-    "rss_mb_max": round(max(rss) / 1024, 1), "rss_mb_mean": round(sum(rss) / len(rss) / 1024, 1),
-    "pss_mb_max": round(max(pss) / 1024, 1),
-    "anon_mb_max": round(max(anon) / 1024, 1),
-    "per_process": per,
-    "seconds": round(elapsed, 1),
-}))
-PY
+# Samples the process tree under $1 for $SECONDS_IDLE s; prints JSON (scripts/measure-tree.py).
+measure() { python3 "$ROOT/scripts/measure-tree.py" "$1" "$SECONDS_IDLE"; }
+
+# Runs "$@" under its own Xvfb and D-Bus session, idle, and measures its tree.
+# $1 names the run; the rest is the environment and command.
+measure_window() {
+  local name=$1; shift
+  log "$name, idle, ${SECONDS_IDLE}s"
+  env "$@" NO_AT_BRIDGE=1 setsid xvfb-run -a dbus-run-session -- "$CMD" >"$WORK/$name.log" 2>&1 &
+  local launcher=$!
+  PIDS+=("$launcher")
+  sleep 20 # the window loads, the engine resyncs, then it should go quiet
+  measure "$launcher" > "$WORK/$name.json"
+  kill -- -"$launcher" 2>/dev/null || kill "$launcher" 2>/dev/null || true
+  wait "$launcher" 2>/dev/null || true
+  sleep 2
 }
 
-log "the app, idle, ${SECONDS_IDLE}s"
+# Each tuning (src-tauri/src/webview.rs: `none` is WebKit's and wry's
+# defaults, `all` what the app runs with, or a comma list) measures the app,
+# then the floor peer (scripts/floor: the smallest Tauri app, one window with a
+# static page, same Tauri/wry/WebKitGTK, same settings) in the same Xvfb setup.
 # The probe folder gets the tray model the app shows (the README's tray menu comes from it).
 mkdir -p "$OUT/app-probe"
-# COMPOSITING=off measures the app with WebKit's accelerated compositing turned off.
+# COMPOSITING=off also sets WEBKIT_DISABLE_COMPOSITING_MODE=1 (the environment variable).
 COMPOSITING_ENV=()
 [ "${COMPOSITING:-on}" = off ] && COMPOSITING_ENV=(WEBKIT_DISABLE_COMPOSITING_MODE=1)
-env "${COMPOSITING_ENV[@]}" BRANCHYARD_APP_PROBE="$OUT/app-probe" NO_AT_BRIDGE=1 setsid xvfb-run -a dbus-run-session -- "$APP" >"$WORK/app.log" 2>&1 &
-APP_LAUNCHER=$!
-PIDS+=("$APP_LAUNCHER")
-sleep 20 # the window loads, the engine resyncs, then it should go quiet
-APP_JSON=$(measure "$APP_LAUNCHER")
-kill -- -"$APP_LAUNCHER" 2>/dev/null || kill "$APP_LAUNCHER" 2>/dev/null || true
-wait "$APP_LAUNCHER" 2>/dev/null || true
+TUNINGS=${TUNINGS:-none all}
+for t in $TUNINGS; do
+  CMD=$APP measure_window "app-$t" "${COMPOSITING_ENV[@]}" BRANCHYARD_WEBVIEW_TUNING="$t" BRANCHYARD_APP_PROBE="$OUT/app-probe"
+  CMD=$FLOOR measure_window "floor-$t" "${COMPOSITING_ENV[@]}" BRANCHYARD_WEBVIEW_TUNING="$t"
+done
 
 log "branchyard serve, idle, ${SECONDS_IDLE}s"
 "$BY" serve >"$WORK/serve.log" 2>&1 &
 SERVE=$!
 PIDS+=("$SERVE")
 sleep 10
-SERVE_JSON=$(measure "$SERVE")
+measure "$SERVE" > "$WORK/serve.json"
 kill "$SERVE" 2>/dev/null || true
 
 LATENCY=null
 [ -f "$OUT/app-latency.json" ] && LATENCY=$(cat "$OUT/app-latency.json")
-python3 - "$APP_JSON" "$SERVE_JSON" "$LATENCY" "$running" "$PROFILE" "${COMPOSITING:-on}" > "$OUT/app${SUFFIX:-}.json" <<'PY'
+python3 - "$WORK" "$LATENCY" "$running" "$PROFILE" "${COMPOSITING:-on}" "$TUNINGS" > "$OUT/app${SUFFIX:-}.json" <<'PY'
 import json, sys
-app, serve, lat = (json.loads(a) for a in sys.argv[1:4])
+work, lat, running, profile, compositing, tunings = sys.argv[1:7]
+load = lambda n: json.load(open(f"{work}/{n}.json"))
+runs = {t: {"app": load(f"app-{t}"), "floor": load(f"floor-{t}")} for t in tunings.split()}
+serve = load("serve")
+ratio = lambda a, b: round(a / b, 2) if b else None
+for r in runs.values():
+    a, f = r["app"], r["floor"]
+    r["ratios_app_over_floor"] = {k: ratio(a[f"{k}_mb_max"], f[f"{k}_mb_max"]) for k in ("rss", "pss", "uss", "anon")}
+    r["app_minus_floor_mb"] = {k: round(a[f"{k}_mb_max"] - f[f"{k}_mb_max"], 1) for k in ("rss", "pss", "uss", "anon")}
+last = runs[tunings.split()[-1]]["app"]
 doc = {
-    "previews_running": int(sys.argv[4]), "profile": sys.argv[5], "compositing": sys.argv[6],
-    "app": app, "serve": serve, "kill_to_badge": lat,
+    "previews_running": int(running), "profile": profile, "compositing": compositing,
+    "tunings": runs, "serve": serve, "kill_to_badge": json.loads(lat),
     "ratios_app_over_serve": {
-        "rss": round(app["rss_mb_max"] / serve["rss_mb_max"], 1),
-        "cpu": round(app["cpu_percent"] / serve["cpu_percent"], 1) if serve["cpu_percent"] else None,
+        "rss": ratio(last["rss_mb_max"], serve["rss_mb_max"]),
+        "cpu": ratio(last["cpu_percent"], serve["cpu_percent"]),
     },
     "targets": {"cpu_percent": 1, "rss_mb": 150, "kill_to_badge_ms": 200},
 }
@@ -169,8 +140,15 @@ PY
 python3 - "$OUT/app${SUFFIX:-}.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
-a, s, l = d["app"], d["serve"], d["kill_to_badge"]
-print(f"{d['previews_running']} previews ({d['profile']}, compositing {d['compositing']}): app CPU {a['cpu_percent']}% RSS {a['rss_mb_max']} MB (PSS {a['pss_mb_max']} MB, anon {a['anon_mb_max']} MB) "
-      f"[{', '.join(a['processes'])}]; serve CPU {s['cpu_percent']}% RSS {s['rss_mb_max']} MB; "
-      f"kill→badge {l['kill_to_badge_ms'] if l else 'not measured'} ms")
+s, l = d["serve"], d["kill_to_badge"]
+print(f"{d['previews_running']} previews ({d['profile']}, compositing {d['compositing']}); "
+      f"serve CPU {s['cpu_percent']}% RSS {s['rss_mb_max']} MB; kill→badge {l['kill_to_badge_ms'] if l else 'not measured'} ms")
+for t, r in d["tunings"].items():
+    for who in ("app", "floor"):
+        m = r[who]
+        print(f"  tuning {t:<5} {who:<5} CPU {m['cpu_percent']:.2f}%  RSS {m['rss_mb_max']} MB  PSS {m['pss_mb_max']} MB  "
+              f"USS {m['uss_mb_max']} MB  anon {m['anon_mb_max']} MB")
+        for c, v in m["per_process"].items():
+            print(f"      {c:<22} RSS {v['rss_mb']:>6}  PSS {v['pss_mb']:>6}  USS {v['uss_mb']:>6}  anon {v['anon_mb']:>6}")
+    print(f"  tuning {t:<5} app/floor: {r['ratios_app_over_floor']}, app-floor MB: {r['app_minus_floor_mb']}")
 PY

@@ -9,6 +9,7 @@ pub mod notices;
 pub mod probe;
 pub mod streams;
 pub mod tray;
+pub mod webview;
 
 #[cfg(test)]
 mod ipc_tests;
@@ -36,6 +37,7 @@ pub fn builder<R: Runtime>(engine: Engine) -> tauri::Builder<R> {
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_dialog::init());
     with_commands(base, engine).setup(|app| {
+        open_main(app)?;
         let engine = app.state::<Engine>().inner().clone();
         bridge::start(app.handle().clone(), engine);
         Ok(())
@@ -100,6 +102,24 @@ pub fn dropped_dirs(paths: &[std::path::PathBuf]) -> Vec<String> {
         .filter(|p| p.is_dir())
         .map(|p| p.to_string_lossy().into_owned())
         .collect()
+}
+
+/// Builds the main window from tauri.conf.json (where it has `"create":
+/// false`, so it is made here, with the web view's memory settings applied
+/// while its page loads).
+fn open_main<R: Runtime>(app: &tauri::App<R>) -> tauri::Result<()> {
+    let tuning = webview::Tuning::from_env();
+    let config = app
+        .config()
+        .app
+        .windows
+        .iter()
+        .find(|w| w.label == MAIN)
+        .cloned()
+        .unwrap_or_default();
+    let window = tauri::WebviewWindowBuilder::from_config(app.handle(), &config)?.build()?;
+    webview::apply(&window, tuning);
+    Ok(())
 }
 
 /// Shows and focuses the main window (after it was hidden by closing it).

@@ -120,6 +120,18 @@ fn git(dir: &Path, args: &[&str]) {
 pub(crate) async fn shot(c: &Client, name: &str) {
     let dir = root().join("target/e2e-screenshots");
     std::fs::create_dir_all(&dir).unwrap();
+    // The app runs without GPU compositing (src-tauri/src/webview.rs), and
+    // then WebKitWebDriver's screenshot waits for the page's next paint, which
+    // an idle page never makes: a near-invisible outline painted just after
+    // the request (and removed) gives it one.
+    c.execute(
+        "const s = document.documentElement.style;\
+         setTimeout(() => { s.outline = '1px solid rgba(0,0,0,0.01)'; }, 150);\
+         setTimeout(() => { s.outline = ''; }, 400);",
+        vec![],
+    )
+    .await
+    .unwrap();
     let png = c.screenshot().await.unwrap();
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }
