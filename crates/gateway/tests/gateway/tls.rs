@@ -21,6 +21,20 @@ async fn tls_route(gw: &Gw, ca: &Ca, host: &str, up: std::net::SocketAddr) {
     .await;
 }
 
+/// An HTTP/2 client over an established TLS connection.
+async fn h2_over(
+    s: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+) -> hyper::client::conn::http2::SendRequest<Full<Bytes>> {
+    let (send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(s),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    send
+}
+
 fn leaf_of(s: &tokio_rustls::client::TlsStream<tokio::net::TcpStream>) -> CertificateDer<'static> {
     s.get_ref().1.peer_certificates().unwrap()[0]
         .clone()
@@ -99,13 +113,7 @@ async fn h2_is_negotiated_by_alpn_and_proxied_to_an_http1_upstream() {
         .await
         .unwrap();
     assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-    let (mut send, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(s),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
+    let mut send = h2_over(s).await;
     let req = hyper::Request::get("https://h2.r.localhost/x")
         .body(Full::new(Bytes::new()))
         .unwrap();
@@ -146,13 +154,7 @@ async fn grpc_goes_to_the_upstream_over_h2c_and_its_trailers_come_back() {
     let s = tls_connect(&gw, &ca.client(&[b"h2"]), "grpc.r.localhost")
         .await
         .unwrap();
-    let (mut send, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(s),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
+    let mut send = h2_over(s).await;
     let req = hyper::Request::post("https://grpc.r.localhost/pkg.Svc/Call")
         .header("content-type", "application/grpc")
         .header("te", "trailers")
@@ -302,13 +304,7 @@ async fn an_h2_request_over_the_header_limit_gets_431_and_never_reaches_the_upst
     let s = tls_connect(&gw, &ca.client(&[b"h2"]), "big.r.localhost")
         .await
         .unwrap();
-    let (mut send, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(s),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
+    let mut send = h2_over(s).await;
     let big = "x".repeat(20 * 1024);
     let req = hyper::Request::get("https://big.r.localhost/")
         .header("x-big", big.as_str())
