@@ -8,7 +8,6 @@ mod handle;
 mod image;
 mod network;
 mod ports;
-mod protocol;
 #[cfg(test)]
 mod tests;
 mod token;
@@ -22,7 +21,8 @@ pub use admin::GatewayHealth;
 pub use container::{attach, ensure};
 pub use handle::Gateway;
 pub use image::binary_path;
-pub use protocol::{GatewayConfig, GatewayEvent, RouteTls, Stats, Traffic};
+// The wire types, shared with the gateway (crates/protocol).
+pub use branchyard_protocol::{GatewayConfig, GatewayEvent, Route, RouteTls, Stats, Traffic};
 
 /// Errors managing the gateway.
 #[derive(Debug, thiserror::Error)]
@@ -168,39 +168,6 @@ impl GatewaySettings {
         l.insert("dev.branchyard.gateway".into(), "true".into());
         l
     }
-}
-
-/// One routed host, as the gateway's admin API takes it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Route {
-    /// Host name.
-    pub host: String,
-    /// `container:port` on the preview's network.
-    pub upstream: String,
-    /// Preview id.
-    pub preview: String,
-    /// Repository name.
-    pub repo: String,
-    /// Branch.
-    pub branch: String,
-    /// The preview's lifecycle state (`None`: ready).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<String>,
-    /// The step under way, for the status page.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub step: Option<String>,
-    /// Why it failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// The failed services' last log lines.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub logs: Vec<String>,
-    /// A request may wake it when stopped (someone runs `serve`).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub wake: bool,
-    /// Its certificate, for HTTPS.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls: Option<RouteTls>,
 }
 
 /// The network the default gateway container lives on.

@@ -13,7 +13,7 @@ use crate::error::GatewayError;
 use crate::events::{self, Events};
 use crate::proxy::{full, Body};
 use crate::routes::{Route, RouteTable};
-use crate::settings::{Settings, SettingsStore};
+use crate::settings::{GatewayConfig, SettingsStore};
 
 /// Admin API state.
 #[derive(Clone)]
@@ -115,7 +115,7 @@ impl Admin {
             }
             (&Method::GET, "/stats", _) => Ok(reply(
                 StatusCode::OK,
-                events::stats(&self.table).to_string(),
+                serde_json::to_string(&events::stats(&self.table)).unwrap_or_default(),
             )),
             (&Method::GET, "/config", _) => Ok(reply(
                 StatusCode::OK,
@@ -123,7 +123,7 @@ impl Admin {
                     .map_err(|e| GatewayError::BadRoute(e.to_string()))?,
             )),
             (&Method::PUT, "/config", _) => {
-                let next: Settings = serde_json::from_slice(&body).map_err(|e| {
+                let next: GatewayConfig = serde_json::from_slice(&body).map_err(|e| {
                     GatewayError::BadRoute(format!(
                         "PUT /config takes {{\"redirect_https\":bool,\"wake_timeout_ms\":n}}: {e}"
                     ))

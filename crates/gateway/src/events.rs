@@ -1,12 +1,12 @@
 //! The admin event stream: `hello`, `wake` when a request arrives for a
 //! sleeping preview, and `traffic` at most once a second when counts changed.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use branchyard_protocol::{GatewayEvent, Stats, Traffic};
 use bytes::Bytes;
 use futures_util::Stream;
-use serde_json::{json, Value};
+use serde::Serialize;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -34,8 +34,8 @@ impl Default for Events {
     }
 }
 
-fn line(v: &Value) -> Bytes {
-    let mut s = v.to_string();
+fn line<T: Serialize>(v: &T) -> Bytes {
+    let mut s = serde_json::to_string(v).unwrap_or_default();
     s.push('\n');
     Bytes::from(s)
 }
@@ -44,16 +44,18 @@ impl Events {
     /// Tells the engine to start `preview` (a request came for `host`).
     pub fn wake(&self, preview: &str, host: &str) {
         tracing::info!(%preview, %host, "waking a stopped preview");
-        let _ = self.tx.send(line(&json!({
-            "type": "wake", "preview": preview, "host": host, "at_ms": now_ms()
-        })));
+        let _ = self.tx.send(line(&GatewayEvent::Wake {
+            preview: preview.to_string(),
+            host: host.to_string(),
+            at_ms: now_ms() as i64,
+        }));
     }
 
     /// The stream one listener reads: `hello`, then every event from now on.
     /// A listener too slow to keep up skips what it missed.
     pub fn stream(&self) -> impl Stream<Item = Bytes> + Send + 'static {
         let rx = self.tx.subscribe();
-        let hello = line(&json!({"type": "hello"}));
+        let hello = line(&GatewayEvent::Hello);
         futures_util::stream::unfold((Some(hello), rx), |(first, mut rx)| async move {
             if let Some(h) = first {
                 return Some((h, (None, rx)));
@@ -70,7 +72,7 @@ impl Events {
 
     /// Sends `traffic` once a second when the counts changed, until `stop`.
     pub async fn run_traffic(self, table: RouteTable, stop: CancellationToken) {
-        let mut last = Value::Null;
+        let mut last = Stats::default();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -79,30 +81,34 @@ impl Events {
                 _ = tick.tick() => {}
             }
             let now = stats(&table);
-            if now != last && !now["previews"].as_object().is_some_and(|m| m.is_empty()) {
-                let mut ev = now.clone();
-                ev["type"] = json!("traffic");
-                let _ = self.tx.send(line(&ev));
+            if now != last && !now.previews.is_empty() {
+                let _ = self.tx.send(line(&GatewayEvent::Traffic {
+                    previews: now.previews.clone(),
+                }));
                 last = now;
             }
         }
     }
 }
 
-/// `{"previews": {id: {requests, last_request_ms}}}` for every preview requested so far.
-pub fn stats(table: &RouteTable) -> Value {
-    let mut previews = BTreeMap::new();
-    for (id, t) in table.traffic() {
-        let requests = t.requests();
-        if requests > 0 {
-            previews.insert(
-                id,
-                json!({
-                    "requests": requests,
-                    "last_request_ms": t.last_request_ms()
-                }),
-            );
-        }
-    }
-    json!({ "previews": previews })
+/// The counts of every preview requested so far (`GET /stats`).
+pub fn stats(table: &RouteTable) -> Stats {
+    let previews = table
+        .traffic()
+        .into_iter()
+        .filter_map(|(id, t)| {
+            let requests = t.requests();
+            (requests > 0).then(|| {
+                let last_request_ms = t.last_request_ms() as i64;
+                (
+                    id,
+                    Traffic {
+                        requests,
+                        last_request_ms,
+                    },
+                )
+            })
+        })
+        .collect();
+    Stats { previews }
 }

@@ -259,7 +259,7 @@ impl Proxy {
             return Ok(resp);
         }
 
-        let live = match live.route.phase() {
+        let live = match Phase::of(&live.route) {
             Phase::Serving => live,
             Phase::Asleep => {
                 let r = &live.route;
@@ -302,7 +302,7 @@ impl Proxy {
                 .table
                 .lookup(&host)
                 .ok_or_else(|| GatewayError::UnknownHost(host.clone()))?;
-            match now.route.phase() {
+            match Phase::of(&now.route) {
                 Phase::Serving => return Ok(now),
                 Phase::Asleep | Phase::Busy => {}
                 _ => return Err(not_serving(&now)),
@@ -322,7 +322,7 @@ impl Proxy {
 /// The answer for a route that is not serving.
 fn not_serving(live: &Live) -> GatewayError {
     let r = &live.route;
-    match r.phase() {
+    match Phase::of(r) {
         Phase::Failed => GatewayError::Failed {
             preview: r.preview.clone(),
             reason: r.reason.clone().unwrap_or_else(|| "no reason given".into()),

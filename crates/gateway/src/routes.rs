@@ -10,60 +10,14 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use hyper::http::uri::Authority;
 use rustls::sign::CertifiedKey;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::error::GatewayError;
 use crate::tls;
 
-/// One host routed to one upstream. Fields the gateway does not know are kept.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Route {
-    /// Host name, lowercase, no port (taken from the URL when pushed one by one).
-    #[serde(default)]
-    pub host: String,
-    /// `container:port` on a network the gateway shares with the preview.
-    pub upstream: String,
-    /// Preview id (`<slug>.<repo>`).
-    #[serde(default)]
-    pub preview: String,
-    /// Repository name.
-    #[serde(default)]
-    pub repo: String,
-    /// Branch name.
-    #[serde(default)]
-    pub branch: String,
-    /// Lifecycle state as the engine names it; none means `ready`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<String>,
-    /// The current step (`build: web`), shown on the status page.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub step: Option<String>,
-    /// Why the preview failed, or what is down in a degraded one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// Last log lines of a failed preview.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub logs: Vec<String>,
-    /// A request to the stopped preview asks the engine to start it.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub wake: bool,
-    /// The host's leaf certificate and key, for HTTPS.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls: Option<TlsPair>,
-    /// Anything else the engine sends (kept for newer engines).
-    #[serde(flatten)]
-    pub extra: serde_json::Map<String, serde_json::Value>,
-}
-
-/// A leaf certificate chain and its key, both PEM.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TlsPair {
-    /// The leaf, then the CA.
-    pub cert_pem: String,
-    /// The leaf's PKCS#8 key.
-    pub key_pem: String,
-}
+// The wire type of a route and its certificate, shared with the engine.
+pub use branchyard_protocol::{Route, RouteTls};
 
 /// What the proxy does with a request, from the route's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,18 +34,13 @@ pub enum Phase {
     Stopped,
 }
 
-impl Route {
-    /// The state name, `ready` when the engine sent none.
-    pub fn state_name(&self) -> &str {
-        self.state.as_deref().unwrap_or("ready")
-    }
-
-    /// What the proxy does for this route.
-    pub fn phase(&self) -> Phase {
-        match self.state_name() {
+impl Phase {
+    /// What the proxy does for `route`.
+    pub fn of(route: &Route) -> Phase {
+        match route.state_name() {
             "ready" | "updating" | "running" | "degraded" => Phase::Serving,
             "failed" => Phase::Failed,
-            "stopped" if self.wake => Phase::Asleep,
+            "stopped" if route.wake => Phase::Asleep,
             "stopped" => Phase::Stopped,
             _ => Phase::Busy,
         }
@@ -326,7 +275,7 @@ impl RouteTable {
                 route.preview.clone()
             };
             let counters = traffic.entry(key).or_default().clone();
-            if route.phase() != Phase::Asleep {
+            if Phase::of(route) != Phase::Asleep {
                 counters.woken.store(false, Ordering::Relaxed);
             }
             let authority = route.upstream.parse::<Authority>().ok();

@@ -91,7 +91,7 @@ fn an_unreadable_state_file_is_set_aside_and_the_gateway_starts_empty() {
 #[test]
 fn a_route_without_state_is_ready_and_states_map_to_what_the_proxy_does() {
     let mut r = route("a.r.localhost");
-    assert_eq!(r.phase(), Phase::Serving, "old engines send no state");
+    assert_eq!(Phase::of(&r), Phase::Serving, "old engines send no state");
     for (state, wake, phase) in [
         ("updating", false, Phase::Serving),
         ("building", false, Phase::Busy),
@@ -102,7 +102,7 @@ fn a_route_without_state_is_ready_and_states_map_to_what_the_proxy_does() {
     ] {
         r.state = Some(state.into());
         r.wake = wake;
-        assert_eq!(r.phase(), phase, "{state} wake={wake}");
+        assert_eq!(Phase::of(&r), phase, "{state} wake={wake}");
     }
 }
 
@@ -110,7 +110,7 @@ fn a_route_without_state_is_ready_and_states_map_to_what_the_proxy_does() {
 fn a_bad_certificate_is_refused_and_changes_nothing() {
     let t = RouteTable::load(None).unwrap();
     let mut r = route("a.r.localhost");
-    r.tls = Some(TlsPair {
+    r.tls = Some(RouteTls {
         cert_pem: "not a cert".into(),
         key_pem: "not a key".into(),
     });

@@ -1,46 +1,21 @@
-//! Settings the engine changes at run time (`PUT /config`), persisted as
+//! GatewayConfig the engine changes at run time (`PUT /config`), persisted as
 //! `config.json` beside the route table.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use serde::{Deserialize, Serialize};
 
 use crate::error::GatewayError;
 use crate::routes::persist;
 
-/// The gateway's run-time settings; missing fields keep their defaults.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Settings {
-    /// Plain HTTP requests for a host with TLS get `308` to HTTPS.
-    pub redirect_https: bool,
-    /// How long a request for a waking preview is held before `504`.
-    pub wake_timeout_ms: u64,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            redirect_https: false,
-            wake_timeout_ms: 60_000,
-        }
-    }
-}
-
-impl Settings {
-    /// The wake timeout as a duration.
-    pub fn wake_timeout(&self) -> Duration {
-        Duration::from_millis(self.wake_timeout_ms)
-    }
-}
+// The run-time settings as the protocol defines them.
+pub use branchyard_protocol::GatewayConfig;
 
 /// The live settings, read without locks.
 #[derive(Debug, Clone)]
 pub struct SettingsStore {
-    current: Arc<ArcSwap<Settings>>,
+    current: Arc<ArcSwap<GatewayConfig>>,
     file: Option<PathBuf>,
 }
 
@@ -50,7 +25,7 @@ impl SettingsStore {
         let saved = file
             .as_ref()
             .and_then(|f| std::fs::read(f).ok())
-            .and_then(|b| match serde_json::from_slice::<Settings>(&b) {
+            .and_then(|b| match serde_json::from_slice::<GatewayConfig>(&b) {
                 Ok(s) => Some(s),
                 Err(e) => {
                     tracing::warn!(error = %e, "config.json is unreadable; using defaults");
@@ -65,14 +40,14 @@ impl SettingsStore {
     }
 
     /// The current settings.
-    pub fn get(&self) -> Arc<Settings> {
+    pub fn get(&self) -> Arc<GatewayConfig> {
         self.current.load_full()
     }
 
     /// A short-lived look at the current settings, for the request path: unlike
     /// [`Self::get`] it bumps no shared reference count, which every worker thread
     /// would otherwise write on every request.
-    pub fn peek(&self) -> arc_swap::Guard<Arc<Settings>> {
+    pub fn peek(&self) -> arc_swap::Guard<Arc<GatewayConfig>> {
         self.current.load()
     }
 
@@ -80,7 +55,7 @@ impl SettingsStore {
     ///
     /// # Errors
     /// [`GatewayError::Persist`] when the file cannot be written (nothing changes).
-    pub fn set(&self, next: Settings) -> Result<(), GatewayError> {
+    pub fn set(&self, next: GatewayConfig) -> Result<(), GatewayError> {
         if let Some(p) = &self.file {
             persist(p, &next).map_err(|e| GatewayError::Persist {
                 path: p.display().to_string(),

@@ -10,7 +10,7 @@ use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::routes::{RouteTable, TlsPair};
+use crate::routes::{RouteTable, RouteTls};
 
 /// The name on the fallback certificate: it matches no preview.
 pub const FALLBACK_NAME: &str = "unknown-host.branchyard.invalid";
@@ -36,7 +36,7 @@ pub enum TlsError {
 ///
 /// # Errors
 /// When the PEM does not parse or the key does not match a supported algorithm.
-pub fn certified_key(pair: &TlsPair) -> Result<CertifiedKey, TlsError> {
+pub fn certified_key(pair: &RouteTls) -> Result<CertifiedKey, TlsError> {
     let certs: Vec<CertificateDer<'static>> =
         CertificateDer::pem_slice_iter(pair.cert_pem.as_bytes())
             .collect::<Result<_, _>>()
@@ -63,7 +63,7 @@ pub fn certified_key(pair: &TlsPair) -> Result<CertifiedKey, TlsError> {
 pub fn fallback() -> Result<CertifiedKey, TlsError> {
     let made = rcgen::generate_simple_self_signed(vec![FALLBACK_NAME.to_string()])
         .map_err(|e| TlsError::Fallback(e.to_string()))?;
-    let pair = TlsPair {
+    let pair = RouteTls {
         cert_pem: made.cert.pem(),
         key_pem: made.signing_key.serialize_pem(),
     };
@@ -119,9 +119,9 @@ pub fn served_name(table: &RouteTable, sni: Option<&str>) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn pair(name: &str) -> TlsPair {
+    fn pair(name: &str) -> RouteTls {
         let made = rcgen::generate_simple_self_signed(vec![name.to_string()]).unwrap();
-        TlsPair {
+        RouteTls {
             cert_pem: made.cert.pem(),
             key_pem: made.signing_key.serialize_pem(),
         }
@@ -132,7 +132,7 @@ mod tests {
         let a = pair("a.r.localhost");
         let b = pair("b.r.localhost");
         assert!(certified_key(&a).is_ok());
-        let mixed = TlsPair {
+        let mixed = RouteTls {
             cert_pem: a.cert_pem,
             key_pem: b.key_pem,
         };
