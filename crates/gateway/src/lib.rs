@@ -5,6 +5,7 @@
 //! (docs/gateway-protocol.md). It runs inside a `FROM scratch` container.
 
 pub mod admin;
+pub mod balance;
 pub mod error;
 pub mod events;
 pub mod forward;

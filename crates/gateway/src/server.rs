@@ -10,11 +10,12 @@ use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::Admin;
+use crate::balance::{Balance, Handed};
 use crate::events::Events;
 use crate::proxy::{Conn, Proxy};
 use crate::routes::RouteTable;
@@ -125,7 +126,10 @@ pub async fn serve(
         )),
         None => None,
     };
+    let (balance, mut inboxes) = Balance::new(workers);
     let shard = Shard {
+        index: 0,
+        balance,
         proxy: Arc::new(Proxy::new(
             table.clone(),
             settings.clone(),
@@ -142,7 +146,8 @@ pub async fn serve(
     // One current-thread runtime per core, each with its own listeners
     // (SO_REUSEPORT) and upstream pool: a request never hops between threads.
     for i in 1..workers {
-        let s = shard.fresh();
+        let s = shard.fresh(i);
+        let inbox = inboxes.remove(1);
         let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()
             .name(format!("gateway-{i}"))
@@ -166,7 +171,7 @@ pub async fn serve(
                     match bound {
                         Ok((h, t)) => {
                             let _ = tx.send(Ok(()));
-                            s.run(h, t).await;
+                            s.run(h, t, inbox).await;
                         }
                         Err(e) => {
                             let _ = tx.send(Err(e));
@@ -191,7 +196,7 @@ pub async fn serve(
         config.token,
     ));
     tokio::spawn(events.run_traffic(table.clone(), shutdown.child_token()));
-    let proxy_loops = shard.run(http_l, tls_l);
+    let proxy_loops = shard.run(http_l, tls_l, inboxes.remove(0));
     let admin_loop = accept_loop(
         admin_l,
         Arc::new(Semaphore::new(256)),
@@ -216,6 +221,9 @@ pub async fn serve(
 /// What one worker thread serves proxy connections with.
 #[derive(Clone)]
 struct Shard {
+    /// Which worker this is.
+    index: usize,
+    balance: Arc<Balance>,
     proxy: Arc<Proxy>,
     table: RouteTable,
     limits: Arc<Limits>,
@@ -225,39 +233,108 @@ struct Shard {
 }
 
 impl Shard {
-    /// The same shard with an upstream pool of its own.
-    fn fresh(&self) -> Shard {
+    /// The same shard for worker `index`, with upstream connections of its own.
+    fn fresh(&self, index: usize) -> Shard {
         Shard {
+            index,
             proxy: Arc::new(self.proxy.with_own_pool()),
             ..self.clone()
         }
     }
 
-    /// Serves the proxy listeners until shutdown.
-    async fn run(self, http_l: TcpListener, tls_l: Option<TcpListener>) {
-        let http_loop = accept_loop(http_l, self.slots.clone(), self.shutdown.clone(), {
-            let (proxy, limits) = (self.proxy.clone(), self.limits.clone());
-            move |stream, peer| {
-                let (proxy, limits) = (proxy.clone(), limits.clone());
-                async move { serve_http1(stream, Arc::new(Conn::new(peer, None)), proxy, &limits).await }
-            }
-        });
-        let tls_loop = async {
-            let (Some(l), Some(acceptor)) = (tls_l, self.acceptor.clone()) else {
-                return;
-            };
-            accept_loop(l, self.slots.clone(), self.shutdown.clone(), {
-                let (proxy, limits, table) =
-                    (self.proxy.clone(), self.limits.clone(), self.table.clone());
-                move |stream, peer| {
-                    let (proxy, limits, table) = (proxy.clone(), limits.clone(), table.clone());
-                    let acceptor = acceptor.clone();
-                    async move { serve_tls(stream, peer, acceptor, table, proxy, &limits).await }
+    /// Serves the proxy listeners, and the connections other workers hand
+    /// over, until shutdown.
+    async fn run(
+        self,
+        http_l: TcpListener,
+        tls_l: Option<TcpListener>,
+        mut inbox: tokio::sync::mpsc::UnboundedReceiver<Handed>,
+    ) {
+        let handed = async {
+            loop {
+                let h = tokio::select! {
+                    _ = self.shutdown.cancelled() => return,
+                    h = inbox.recv() => match h { Some(h) => h, None => return },
+                };
+                match TcpStream::from_std(h.stream) {
+                    Ok(stream) => self.serve(stream, h.peer, h.tls, h.permit),
+                    Err(_) => self.balance.done(self.index),
                 }
-            })
-            .await
+            }
         };
-        tokio::join!(http_loop, tls_loop);
+        let tls_loop = async {
+            if let Some(l) = tls_l {
+                self.accept(l, true).await;
+            }
+        };
+        tokio::join!(self.accept(http_l, false), tls_loop, handed);
+    }
+
+    /// Accepts while a connection slot is free; serves each connection here
+    /// or hands it to a worker with fewer (see [`crate::balance`]).
+    async fn accept(&self, l: TcpListener, tls: bool) {
+        if tls && self.acceptor.is_none() {
+            return;
+        }
+        loop {
+            // Accepted first, then a slot waited for: the listeners share the
+            // slots, and a listener that took a freed slot before it had a
+            // connection would sit on it while another listener's client waited.
+            let (stream, peer) = tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                a = l.accept() => match a { Ok(a) => a, Err(e) => { pause_after(e).await; continue } },
+            };
+            let permit = tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                p = self.slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+            };
+            let _ = stream.set_nodelay(true);
+            let to = self.balance.assign(self.index);
+            if to == self.index {
+                self.serve(stream, peer, tls, permit);
+                continue;
+            }
+            let h = match stream.into_std() {
+                Ok(stream) => Handed {
+                    stream,
+                    peer,
+                    tls,
+                    permit,
+                },
+                Err(_) => {
+                    self.balance.done(to);
+                    continue;
+                }
+            };
+            if let Err(h) = self.balance.hand(to, h) {
+                self.balance.recount(to, self.index);
+                if let Ok(stream) = TcpStream::from_std(h.stream) {
+                    self.serve(stream, h.peer, h.tls, h.permit);
+                } else {
+                    self.balance.done(self.index);
+                }
+            }
+        }
+    }
+
+    /// Serves one connection (already counted for this worker) in its own task.
+    fn serve(&self, stream: TcpStream, peer: SocketAddr, tls: bool, permit: OwnedSemaphorePermit) {
+        let (proxy, limits, balance, me) = (
+            self.proxy.clone(),
+            self.limits.clone(),
+            self.balance.clone(),
+            self.index,
+        );
+        let tls = if tls { self.acceptor.clone() } else { None };
+        let table = self.table.clone();
+        tokio::spawn(async move {
+            match tls {
+                Some(acceptor) => serve_tls(stream, peer, acceptor, table, proxy, &limits).await,
+                None => serve_http1(stream, Arc::new(Conn::new(peer, None)), proxy, &limits).await,
+            }
+            balance.done(me);
+            drop(permit);
+        });
     }
 }
 
