@@ -38,11 +38,10 @@ impl Slot {
         self.0.lock().ok().and_then(|mut s| s.take())
     }
 
+    /// Only called with the slot empty: [`send`] takes its connection out first.
     fn keep(&self, o: Owned) {
         if let Ok(mut s) = self.0.lock() {
-            if let Some(old) = s.replace(o) {
-                old.home.clone().put(old);
-            }
+            *s = Some(o);
         }
     }
 }
@@ -70,7 +69,7 @@ impl IdlePool {
             return;
         }
         if let Ok(mut idle) = self.0.lock() {
-            idle.retain(|(at, o)| at.elapsed() < IDLE_FOR && !o.sender.is_closed());
+            prune(&mut idle);
             if idle.len() >= IDLE_MAX {
                 idle.remove(0);
             }
@@ -80,23 +79,19 @@ impl IdlePool {
 
     fn take(&self, authority: &Authority) -> Option<Owned> {
         let mut idle = self.0.lock().ok()?;
-        idle.retain(|(at, o)| at.elapsed() < IDLE_FOR && !o.sender.is_closed());
+        prune(&mut idle);
         // Not ready yet: its last answer is still being read (its task lags a little).
         let i = idle
             .iter()
             .rposition(|(_, o)| o.authority == *authority && o.sender.is_ready())?;
-        Some(idle.swap_remove(i).1)
+        // `remove`, not `swap_remove`: the list stays oldest first for `put`.
+        Some(idle.remove(i).1)
     }
+}
 
-    /// Idle connections held now (tests).
-    pub fn len(&self) -> usize {
-        self.0.lock().map(|i| i.len()).unwrap_or(0)
-    }
-
-    /// Whether none is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
+/// Drops connections idle too long or closed by the upstream.
+fn prune(idle: &mut Vec<(Instant, Owned)>) {
+    idle.retain(|(at, o)| at.elapsed() < IDLE_FOR && !o.sender.is_closed());
 }
 
 /// Sends `req` (origin form, Host set) on `slot`'s connection; on an idle one
