@@ -72,6 +72,8 @@ struct Inner {
     docker: OnceCell<bollard::Docker>,
     gateway: Mutex<Option<Gateway>>,
     routes: routing::RouteQueue,
+    /// The one watch of the state database, made on first need (see `db_changes`).
+    db_watch: std::sync::Mutex<Option<external::DbWatch>>,
 }
 
 impl Engine {
@@ -97,6 +99,7 @@ impl Engine {
                 docker: OnceCell::new(),
                 gateway: Mutex::new(None),
                 routes: routing::RouteQueue::default(),
+                db_watch: std::sync::Mutex::new(None),
             }),
         })
     }

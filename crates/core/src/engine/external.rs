@@ -6,12 +6,11 @@
 use std::path::{Path, PathBuf};
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
-use tokio::sync::mpsc;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::Engine;
 use crate::error::{Error, Result};
-use crate::events::Event;
 
 impl Engine {
     /// Publishes [`Event::State`] for every transition another process logs,
@@ -21,24 +20,45 @@ impl Engine {
     /// # Errors
     /// When the state database cannot be read or its folder cannot be watched.
     pub async fn follow_other_processes(&self, cancel: CancellationToken) -> Result<()> {
-        let db = self.home().db_path();
-        let (tx, mut rx) = mpsc::unbounded_channel::<()>();
-        let _watcher = watch_db(&db, tx)?;
+        let mut changes = self.db_changes()?;
         // Start after what is already there: the past is in `status`, not news.
         let mut last = self.store().last_transition_seq()?;
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => return Ok(()),
-                woke = rx.recv() => {
-                    if woke.is_none() {
+                changed = changes.changed() => {
+                    if changed.is_err() {
                         return Ok(());
                     }
-                    // One read covers a burst of writes.
-                    while rx.try_recv().is_ok() {}
                     last = self.publish_foreign(last);
                 }
             }
         }
+    }
+
+    /// A receiver marked changed after commits to the state database by any
+    /// process, this one included (a burst of commits marks it once). One file
+    /// watch per engine, however many follow it: the window's follower of other
+    /// processes and `serve`'s idle timer share it.
+    ///
+    /// # Errors
+    /// When the database's folder cannot be watched.
+    pub(super) fn db_changes(&self) -> Result<watch::Receiver<()>> {
+        let mut slot = self
+            .inner
+            .db_watch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(w) = slot.as_ref() {
+            return Ok(w.tx.subscribe());
+        }
+        let (tx, rx) = watch::channel(());
+        let watcher = watch_db(&self.home().db_path(), tx.clone())?;
+        *slot = Some(DbWatch {
+            tx,
+            _watcher: watcher,
+        });
+        Ok(rx)
     }
 
     /// Publishes foreign transitions after `last`; the newest sequence read.
@@ -52,21 +72,22 @@ impl Engine {
         };
         for t in seen {
             tracing::debug!(preview = %t.preview, to = %t.to, trigger = %t.trigger, "transition by another process");
-            self.emit(Event::State {
-                preview: t.preview,
-                from: t.from,
-                to: t.to,
-                trigger: t.trigger,
-                detail: t.detail,
-            });
+            // Not `publish`: the other process pushed its own routes.
+            self.emit(t.into());
         }
         newest
     }
 }
 
-/// Watches the database's folder and wakes `tx` when the database or its WAL
+/// The engine's watch of its database, and where it announces changes.
+pub(super) struct DbWatch {
+    tx: watch::Sender<()>,
+    _watcher: RecommendedWatcher,
+}
+
+/// Watches the database's folder and marks `tx` when the database or its WAL
 /// is written (the folder, because SQLite deletes and recreates the WAL).
-pub(super) fn watch_db(db: &Path, tx: mpsc::UnboundedSender<()>) -> Result<RecommendedWatcher> {
+fn watch_db(db: &Path, tx: watch::Sender<()>) -> Result<RecommendedWatcher> {
     let dir = db.parent().map(Path::to_path_buf).unwrap_or_default();
     let name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     let mut wal = name.clone();
@@ -79,7 +100,7 @@ pub(super) fn watch_db(db: &Path, tx: mpsc::UnboundedSender<()>) -> Result<Recom
             notify::EventKind::Modify(_) | notify::EventKind::Create(_)
         );
         if write && ev.paths.iter().any(|p| wanted.contains(p)) {
-            let _ = tx.send(());
+            tx.send_replace(());
         }
     })
     .map_err(|e| watch_failed(&dir, &e))?;
@@ -102,6 +123,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::events::Event;
     use crate::lifecycle::State;
     use crate::paths::Home;
     use crate::store::{NewPreview, Store};
@@ -113,14 +135,7 @@ mod tests {
         // The "CLI": its own connection to the same database, as another process has.
         let cli = Store::open(&engine.home().db_path()).unwrap();
         cli.insert_repo("shop", "/tmp/shop", false).unwrap();
-        let new = NewPreview {
-            id: "main.shop",
-            repo: "shop",
-            branch: "main",
-            slug: "main",
-            project: "by-shop-main",
-            worktree: "/tmp/wt",
-        };
+        let new = NewPreview::main_shop();
         cli.insert_preview(&new, "up").unwrap();
 
         let mut rx = engine.subscribe();

@@ -46,9 +46,14 @@ impl Engine {
     pub async fn list(&self) -> Result<Vec<PreviewView>> {
         let records = self.store().previews()?;
         let mut out = Vec::with_capacity(records.len());
+        let mut moved = false;
         for mut record in records {
-            let services = self.observe(&mut record).await;
+            let services = self.observe(&mut record, &mut moved).await;
             out.push(PreviewView { record, services });
+        }
+        if moved {
+            // The gateway's pages name the new states before this process exits.
+            self.flush_routes().await;
         }
         Ok(out)
     }
@@ -59,7 +64,11 @@ impl Engine {
     /// No such preview.
     pub async fn status(&self, r: &PreviewRef) -> Result<PreviewStatus> {
         let mut record = self.find_preview(r)?;
-        let services = self.observe(&mut record).await;
+        let mut moved = false;
+        let services = self.observe(&mut record, &mut moved).await;
+        if moved {
+            self.flush_routes().await;
+        }
         let transitions = self.store().transitions(&record.id)?;
         let traffic = self.traffic_of(&record.id).await;
         Ok(PreviewStatus {
@@ -80,31 +89,24 @@ impl Engine {
     }
 
     /// The preview's services as Docker reports them now, the record moved
-    /// between ready and degraded to match (nothing is judged when Docker
-    /// cannot be asked).
-    async fn observe(&self, rec: &mut PreviewRecord) -> Vec<ServiceStatus> {
-        let Ok(docker) = self.docker().await else {
+    /// between ready and degraded to match (`moved` set when it was; nothing
+    /// is judged when Docker cannot be asked).
+    async fn observe(&self, rec: &mut PreviewRecord, moved: &mut bool) -> Vec<ServiceStatus> {
+        let Some(services) = self.read_services(rec).await else {
             return Vec::new();
         };
-        match reconcile::service_statuses(docker, &rec.project).await {
-            Ok(services) => {
-                if self.judge(rec, &services, "status").is_some() {
-                    // The gateway's page for it names the new state before this process exits.
-                    self.flush_routes().await;
-                }
-                services
-            }
-            Err(_) => Vec::new(),
-        }
+        *moved |= self.judge(rec, &services, "status").is_some();
+        services
     }
 
     async fn services_of(&self, rec: &PreviewRecord) -> Vec<ServiceStatus> {
-        let Ok(docker) = self.docker().await else {
-            return Vec::new();
-        };
-        reconcile::service_statuses(docker, &rec.project)
-            .await
-            .unwrap_or_default()
+        self.read_services(rec).await.unwrap_or_default()
+    }
+
+    /// `None` when Docker cannot be asked, which is not "no containers".
+    async fn read_services(&self, rec: &PreviewRecord) -> Option<Vec<ServiceStatus>> {
+        let docker = self.docker().await.ok()?;
+        reconcile::service_statuses(docker, &rec.project).await.ok()
     }
 
     /// The container of `service` in a preview (the first routed one when `None`).

@@ -415,17 +415,7 @@ mod tests {
             .insert_repo("shop", home.path().to_str().unwrap(), false)
             .unwrap();
         e.store()
-            .insert_preview(
-                &NewPreview {
-                    id: "main.shop",
-                    repo: "shop",
-                    branch: "main",
-                    slug: "main",
-                    project: "shop--main",
-                    worktree: "/nowhere",
-                },
-                "up",
-            )
+            .insert_preview(&NewPreview::main_shop(), "up")
             .unwrap();
         let routes = vec![Route {
             host: "main.shop.localhost".into(),

@@ -57,8 +57,7 @@ impl Engine {
         self.rearm_wakes().await;
         // Auto-suspend: a timer set to the earliest idle deadline, re-set
         // when the store changes (any process) or traffic arrives (see suspend.rs).
-        let (db_tx, mut db_rx) = mpsc::unbounded_channel();
-        let _db_watch = super::external::watch_db(&self.home().db_path(), db_tx)?;
+        let mut db_changes = self.db_changes()?;
         let mut candidates = self.idle_candidates();
         let mut deadline = super::suspend::next_deadline(&candidates, &activity, started_ms);
         // Without a deadline the timer is disabled (below), whatever it is set to.
@@ -90,9 +89,7 @@ impl Engine {
                 Some(ev) = gw_rx.recv() => {
                     self.on_gateway_event(ev, &mut activity).await;
                 }
-                Some(()) = db_rx.recv() => {
-                    // One read covers a burst of commits.
-                    while db_rx.try_recv().is_ok() {}
+                Ok(()) = db_changes.changed() => {
                     candidates = self.idle_candidates();
                     activity.keep_attempts_of(&candidates);
                 }

@@ -132,13 +132,7 @@ impl Engine {
     /// Tells subscribers and the gateway of a transition the store logged.
     pub(super) fn publish(&self, t: crate::store::Transition) {
         let id = t.preview.clone();
-        self.emit(Event::State {
-            preview: t.preview,
-            from: t.from,
-            to: t.to,
-            trigger: t.trigger,
-            detail: t.detail,
-        });
+        self.emit(t.into());
         self.routes_changed(&id);
     }
 

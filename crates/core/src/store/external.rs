@@ -72,14 +72,7 @@ mod tests {
         let cli = Store::open(&db).unwrap();
         app.insert_repo("shop", "/tmp/shop", false).unwrap();
         let start = app.last_transition_seq().unwrap();
-        let new = NewPreview {
-            id: "main.shop",
-            repo: "shop",
-            branch: "main",
-            slug: "main",
-            project: "by-shop-main",
-            worktree: "/tmp/wt",
-        };
+        let new = NewPreview::main_shop();
         app.insert_preview(&new, "up").unwrap();
         app.transition("main.shop", State::Preparing, "up", "")
             .unwrap();

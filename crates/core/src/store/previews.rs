@@ -97,6 +97,21 @@ pub struct NewPreview<'a> {
     pub worktree: &'a str,
 }
 
+#[cfg(test)]
+impl NewPreview<'static> {
+    /// `main.shop` (branch `main` of repo `shop`), for tests.
+    pub(crate) fn main_shop() -> Self {
+        NewPreview {
+            id: "main.shop",
+            repo: "shop",
+            branch: "main",
+            slug: "main",
+            project: "shop--main",
+            worktree: "/nowhere",
+        }
+    }
+}
+
 impl Store {
     /// Inserts a preview in state `pending`, logging its first transition.
     pub fn insert_preview(&self, p: &NewPreview<'_>, trigger: &str) -> StoreResult<()> {

@@ -25,6 +25,19 @@ pub struct Transition {
     pub at: i64,
 }
 
+impl From<Transition> for crate::events::Event {
+    /// The event subscribers get for a logged transition.
+    fn from(t: Transition) -> Self {
+        crate::events::Event::State {
+            preview: t.preview,
+            from: t.from,
+            to: t.to,
+            trigger: t.trigger,
+            detail: t.detail,
+        }
+    }
+}
+
 /// A transitions row as stored, states still text (so a reader can skip notes,
 /// whose state does not change, before parsing anything).
 pub(super) struct Row {
