@@ -15,6 +15,7 @@ pub mod proxy;
 pub mod routes;
 pub mod server;
 pub mod settings;
+pub mod timer;
 pub mod tls;
 
 pub use error::GatewayError;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
@@ -20,6 +20,7 @@ use crate::events::Events;
 use crate::proxy::{Conn, Proxy};
 use crate::routes::RouteTable;
 use crate::settings::SettingsStore;
+use crate::timer::CoarseTimer;
 use crate::tls;
 
 /// Limits on every proxy connection (slowloris, header floods, fd exhaustion).
@@ -142,6 +143,7 @@ pub async fn serve(
         limits: Arc::new(config.limits),
         acceptor,
         shutdown: shutdown.clone(),
+        timer: CoarseTimer::default(),
     };
     // One current-thread runtime per core, each with its own listeners
     // (SO_REUSEPORT) and upstream pool: a request never hops between threads.
@@ -230,6 +232,8 @@ struct Shard {
     slots: Arc<Semaphore>,
     acceptor: Option<TlsAcceptor>,
     shutdown: CancellationToken,
+    /// Header-read and h2 ping deadlines of this worker's connections.
+    timer: CoarseTimer,
 }
 
 impl Shard {
@@ -238,6 +242,7 @@ impl Shard {
         Shard {
             index,
             proxy: Arc::new(self.proxy.with_own_pool()),
+            timer: CoarseTimer::default(),
             ..self.clone()
         }
     }
@@ -319,18 +324,24 @@ impl Shard {
 
     /// Serves one connection (already counted for this worker) in its own task.
     fn serve(&self, stream: TcpStream, peer: SocketAddr, tls: bool, permit: OwnedSemaphorePermit) {
-        let (proxy, limits, balance, me) = (
+        let (proxy, limits, balance, me, timer) = (
             self.proxy.clone(),
             self.limits.clone(),
             self.balance.clone(),
             self.index,
+            self.timer.clone(),
         );
         let tls = if tls { self.acceptor.clone() } else { None };
         let table = self.table.clone();
         tokio::spawn(async move {
             match tls {
-                Some(acceptor) => serve_tls(stream, peer, acceptor, table, proxy, &limits).await,
-                None => serve_http1(stream, Arc::new(Conn::new(peer, None)), proxy, &limits).await,
+                Some(acceptor) => {
+                    serve_tls(stream, peer, acceptor, table, proxy, &limits, timer).await
+                }
+                None => {
+                    let conn = Arc::new(Conn::new(peer, None));
+                    serve_http1(stream, conn, proxy, &limits, timer).await
+                }
             }
             balance.done(me);
             drop(permit);
@@ -382,24 +393,29 @@ async fn accept_loop<F, Fut>(
     }
 }
 
-fn h1_builder(limits: &Limits) -> http1::Builder {
+fn h1_builder(limits: &Limits, timer: CoarseTimer) -> http1::Builder {
     let mut b = http1::Builder::new();
-    b.timer(TokioTimer::new())
+    b.timer(timer)
         .header_read_timeout(Some(limits.header_timeout).filter(|d| !d.is_zero()))
         .max_headers(limits.max_headers)
         .max_header_size(limits.max_header_bytes);
     b
 }
 
-async fn serve_http1<I>(io: I, conn: Arc<Conn>, proxy: Arc<Proxy>, limits: &Limits)
-where
+async fn serve_http1<I>(
+    io: I,
+    conn: Arc<Conn>,
+    proxy: Arc<Proxy>,
+    limits: &Limits,
+    timer: CoarseTimer,
+) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let svc = service_fn(move |req| {
         let (proxy, conn) = (proxy.clone(), conn.clone());
         async move { proxy.handle(req, &conn).await }
     });
-    let _ = h1_builder(limits)
+    let _ = h1_builder(limits, timer)
         .serve_connection(TokioIo::new(io), svc)
         .with_upgrades()
         .await;
@@ -412,6 +428,7 @@ async fn serve_tls(
     table: RouteTable,
     proxy: Arc<Proxy>,
     limits: &Limits,
+    timer: CoarseTimer,
 ) {
     let handshake = Some(limits.header_timeout)
         .filter(|d| !d.is_zero())
@@ -429,14 +446,14 @@ async fn serve_tls(
     let served = tls::served_name(&table, session.server_name());
     let conn = Arc::new(Conn::new(peer, Some(served)));
     if !h2 {
-        return serve_http1(tls, conn, proxy, limits).await;
+        return serve_http1(tls, conn, proxy, limits, timer).await;
     }
     let svc = service_fn(move |req| {
         let (proxy, conn) = (proxy.clone(), conn.clone());
         async move { proxy.handle(req, &conn).await }
     });
     let mut b = http2::Builder::new(TokioExecutor::new());
-    b.timer(TokioTimer::new())
+    b.timer(timer)
         .max_header_list_size(limits.max_header_bytes as u32)
         .keep_alive_interval(limits.idle_timeout)
         .keep_alive_timeout(handshake);
