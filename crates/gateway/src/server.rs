@@ -281,19 +281,7 @@ impl Shard {
         if tls && self.acceptor.is_none() {
             return;
         }
-        loop {
-            // Accepted first, then a slot waited for: the listeners share the
-            // slots, and a listener that took a freed slot before it had a
-            // connection would sit on it while another listener's client waited.
-            let (stream, peer) = tokio::select! {
-                _ = self.shutdown.cancelled() => return,
-                a = l.accept() => match a { Ok(a) => a, Err(e) => { pause_after(e).await; continue } },
-            };
-            let permit = tokio::select! {
-                _ = self.shutdown.cancelled() => return,
-                p = self.slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-            };
-            let _ = stream.set_nodelay(true);
+        while let Some((stream, peer, permit)) = next_conn(&l, &self.slots, &self.shutdown).await {
             let to = self.balance.assign(self.index);
             if to == self.index {
                 self.serve(stream, peer, tls, permit);
@@ -372,25 +360,36 @@ async fn accept_loop<F, Fut>(
     F: Fn(TcpStream, SocketAddr) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    loop {
-        // Accepted first, then a slot waited for: the listeners share the slots,
-        // and a listener that took a freed slot before it had a connection would
-        // sit on it while another listener's client waited for the next one.
-        let (stream, peer) = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            a = l.accept() => match a { Ok(a) => a, Err(e) => { pause_after(e).await; continue } },
-        };
-        let permit = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-        };
-        let _ = stream.set_nodelay(true);
+    while let Some((stream, peer, permit)) = next_conn(&l, &slots, &shutdown).await {
         let fut = serve(stream, peer);
         tokio::spawn(async move {
             fut.await;
             drop(permit);
         });
     }
+}
+
+/// The next connection on `l` (TCP_NODELAY) with its slot; `None` at shutdown.
+async fn next_conn(
+    l: &TcpListener,
+    slots: &Arc<Semaphore>,
+    shutdown: &CancellationToken,
+) -> Option<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    // Accepted first, then a slot waited for: the listeners share the slots,
+    // and a listener that took a freed slot before it had a connection would
+    // sit on it while another listener's client waited for the next one.
+    let (stream, peer) = loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            a = l.accept() => match a { Ok(a) => break a, Err(e) => pause_after(e).await },
+        }
+    };
+    let permit = tokio::select! {
+        _ = shutdown.cancelled() => return None,
+        p = slots.clone().acquire_owned() => p.ok()?,
+    };
+    let _ = stream.set_nodelay(true);
+    Some((stream, peer, permit))
 }
 
 fn h1_builder(limits: &Limits, timer: CoarseTimer) -> http1::Builder {

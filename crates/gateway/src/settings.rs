@@ -1,4 +1,4 @@
-//! GatewayConfig the engine changes at run time (`PUT /config`), persisted as
+//! The settings the engine changes at run time (`PUT /config`), persisted as
 //! `config.json` beside the route table.
 
 use std::path::PathBuf;
