@@ -19,7 +19,8 @@ SECONDS_IDLE=${SECONDS_IDLE:-60}
 PREVIEWS=${PREVIEWS:-10}
 PROFILE=${PROFILE:-debug}
 cd "$ROOT"
-ensure_docker
+# Packages, the musl target, dockerd and the static gateway the engine runs.
+setup_all
 # One cargo call: the app and the floor share every Tauri artifact.
 if [ "$PROFILE" = release ]; then
   cargo build -q -p branchyard-cli -p branchyard-desktop -p branchyard-floor --release
@@ -39,7 +40,8 @@ PORT=${BRANCHYARD_TEST_HTTP_PORT:-18489}
 PIDS=()
 cleanup() {
   cd /
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  # Window runs are setsid sessions: their whole group (app, Xvfb, D-Bus, WebKit) goes.
+  for p in "${PIDS[@]}"; do kill -- -"$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done
   for i in $(seq 1 "$PREVIEWS"); do "$BY" down "b$i.shop" --volumes >/dev/null 2>&1 || true; done
   docker rm -f "$BRANCHYARD_GATEWAY_NAME" >/dev/null 2>&1 || true
   docker volume rm "$BRANCHYARD_GATEWAY_NAME-data" >/dev/null 2>&1 || true
@@ -125,7 +127,8 @@ for r in runs.values():
     a, f = r["app"], r["floor"]
     r["ratios_app_over_floor"] = {k: ratio(a[f"{k}_mb_max"], f[f"{k}_mb_max"]) for k in ("rss", "pss", "uss", "anon")}
     r["app_minus_floor_mb"] = {k: round(a[f"{k}_mb_max"] - f[f"{k}_mb_max"], 1) for k in ("rss", "pss", "uss", "anon")}
-last = runs[tunings.split()[-1]]["app"]
+# The app as it ships (`all`), else the last tuning measured.
+last = runs.get("all", runs[tunings.split()[-1]])["app"]
 doc = {
     "previews_running": int(running), "profile": profile, "compositing": compositing,
     "tunings": runs, "serve": serve, "kill_to_badge": json.loads(lat),

@@ -92,7 +92,6 @@ for r in $(seq 1 "$ROUNDS"); do
   RAW_DOWN+=("$(sub "$t2" "$t1")")
 done
 
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2)? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 raw=$(median "${RAW_UP[@]}"); rawd=$(median "${RAW_DOWN[@]}"); br=$(median "${BY_RET[@]}"); bu=$(median "${BY_UP[@]}"); bd=$(median "${BY_DOWN[@]}"); du=$(median "${DC_UP[@]}"); dd=$(median "${DC_DOWN[@]}")
 ru=$(div "$bu" "$du"); rd=$(div "$bd" "$dd")
 cat > "$OUT/compose.json" <<JSON

@@ -13,7 +13,8 @@ GATEWAY=${BENCH_GATEWAY:-branchyard-gateway-bench}
 HTTP_PORT=${BENCH_HTTP_PORT:-18580}
 HTTPS_PORT=${BENCH_HTTPS_PORT:-18543}
 cd "$ROOT"
-ensure_docker
+# Packages, the musl target, dockerd and the static gateway the engine runs.
+setup_all
 cargo build -q -p branchyard-cli --release
 BY="$ROOT/target/release/branchyard"
 OUT="$ROOT/target/bench"
@@ -68,7 +69,6 @@ for r in $(seq 1 "$ROUNDS"); do
   WAKE+=("$(since "$t0" "$t1")")
 done
 
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {printf "%.4f", (NR%2)? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 p=$(median "${PEER[@]}"); s=$(median "${START[@]}"); w=$(median "${WAKE[@]}")
 overhead_ms=$(echo "($w - $p) * 1000" | bc | awk '{printf "%.0f", $1}')
 cat > "$OUT/gateway-engine.json" <<JSON

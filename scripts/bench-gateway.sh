@@ -20,6 +20,7 @@ cd "$ROOT"
 
 need=()
 for p in wrk nginx caddy jq openssl curl; do command -v "$p" >/dev/null || need+=("$p"); done
+command -v pgrep >/dev/null || need+=(procps)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
   as_root apt-get update -qq
@@ -216,6 +217,7 @@ pids_of() { # the processes that serve target $1
   case $1 in
     direct) echo "$UP_PID" ;;
     gateway|gateway_tls) echo "$GW_PID" ;;
+    # Docker's userland port proxy in front of it is not counted (see the README).
     gateway_container) docker inspect -f '{{.State.Pid}}' "$NAME" ;;
     nginx|nginx_tls) pgrep -P "$NG_PID" | tr '\n' ' ' ;;
     caddy|caddy_tls) echo "$CA_PID" ;;
@@ -242,8 +244,8 @@ for r in $(seq 1 "$ROUNDS"); do
   done
   for pair in gateway:nginx gateway_tls:nginx_tls; do
     a=${pair%%:*}; b=${pair#*:}
-    PAIR_RPS[$a]+="$(awk -v x="${ROUND_RPS[$a]}" -v y="${ROUND_RPS[$b]}" 'BEGIN { printf "%.3f", x/y }') "
-    PAIR_P99[$a]+="$(awk -v x="${ROUND_P99[$a]}" -v y="${ROUND_P99[$b]}" 'BEGIN { printf "%.3f", x/y }') "
+    PAIR_RPS[$a]+="$(ratio "${ROUND_RPS[$a]}" "${ROUND_RPS[$b]}") "
+    PAIR_P99[$a]+="$(ratio "${ROUND_P99[$a]}" "${ROUND_P99[$b]}") "
   done
 done
 
@@ -258,11 +260,6 @@ for i in $(seq 1 "$PUSHES"); do
   PUSH_MS+=("$("$UP_BIN" push "127.0.0.1:$GWA" "$TOKEN" "127.0.0.1:$GW" "new$i.bench.localhost" "127.0.0.1:$UP")")
 done
 
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2)? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-max() { printf '%s\n' "$@" | sort -n | tail -1; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b>0)? a/b : 0 }'; }
-list() { echo "$*" | tr ' ' ','; }
-min() { printf '%s\n' "$@" | sort -n | head -1; }
 declare -A MR MP50 MP99 MCPU
 for t in "${PLAIN[@]}" "${TLS[@]}"; do
   # shellcheck disable=SC2086

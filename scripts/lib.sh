@@ -54,6 +54,15 @@ build_gateway() {
   (cd "$ROOT" && cargo build -q -p branchyard-gateway --profile gateway --target "$MUSL_TARGET")
 }
 
+# Figures for the benchmarks. LC_ALL=C: sort -n reads the decimal point by locale.
+median() { printf '%s\n' "$@" | LC_ALL=C sort -n | awk '{a[NR]=$1} END {print (NR%2)? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+min() { printf '%s\n' "$@" | LC_ALL=C sort -n | head -1; }
+max() { printf '%s\n' "$@" | LC_ALL=C sort -n | tail -1; }
+# a/b to 3 places; 0 when b is missing or 0 (a failed run), so one bad round does not abort the rest.
+ratio() { awk -v a="$1" -v b="${2:-0}" 'BEGIN { printf "%.3f", (b>0)? a/b : 0 }'; }
+# Words as a JSON array's insides: 1 2 3 -> 1,2,3
+list() { echo "$*" | tr ' ' ','; }
+
 setup_all() {
   ensure_packages
   ensure_rust_target

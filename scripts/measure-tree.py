@@ -71,7 +71,7 @@ def ticks(p):
     try:
         f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
     except OSError:
-        return 0
+        return None  # gone: its CPU is not counted
     return int(f[11]) + int(f[12])
 
 
@@ -100,7 +100,8 @@ def main():
             break
         time.sleep(5)
     elapsed = time.time() - start
-    cpu = sum(ticks(p) - t0[p] for p, _ in procs if os.path.exists(f"/proc/{p}"))
+    now = {p: ticks(p) for p, _ in procs}
+    cpu = sum(t - t0[p] for p, t in now.items() if t is not None and t0.get(p) is not None)
     mb = lambda kb: round(kb / 1024, 1)
     print(json.dumps({
         "processes": sorted(c for _, c in procs),
