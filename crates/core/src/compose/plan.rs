@@ -16,6 +16,8 @@ pub enum ActualState {
     Running,
     /// Crash-looping under a restart policy.
     Restarting,
+    /// Running, but its health check fails.
+    Unhealthy,
     /// Created, exited, paused or dead.
     Stopped,
 }
@@ -158,7 +160,9 @@ pub fn plan_with(
                 Some(c)
                     if force
                         || c.config_hash != config_hash
-                        || c.state == ActualState::Restarting =>
+                        // Both are what `start` of a degraded preview must
+                        // mend: kept, they would fail its health wait again.
+                        || matches!(c.state, ActualState::Restarting | ActualState::Unhealthy) =>
                 {
                     Action::Recreate
                 }
@@ -328,7 +332,7 @@ mod tests {
     }
 
     #[test]
-    fn force_recreates_everything_and_a_crash_looping_container_is_replaced() {
+    fn force_recreates_everything_and_a_crash_looping_or_unhealthy_container_is_replaced() {
         let p = project(&[("web", &[])]);
         let running = [actual(&p, "web", ActualState::Running)];
         assert_eq!(
@@ -337,6 +341,8 @@ mod tests {
         );
         let looping = [actual(&p, "web", ActualState::Restarting)];
         assert_eq!(plan(&p, &looping).services["web"].action, Action::Recreate);
+        let sick = [actual(&p, "web", ActualState::Unhealthy)];
+        assert_eq!(plan(&p, &sick).services["web"].action, Action::Recreate);
     }
 
     #[test]

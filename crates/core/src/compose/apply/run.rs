@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::Instant;
 
-use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
+use bollard::models::{
+    ContainerSummary, ContainerSummaryHealthStatusEnum, ContainerSummaryStateEnum,
+};
 use bollard::Docker;
 use futures_util::future::try_join_all;
 use tokio_util::sync::CancellationToken;
@@ -213,6 +215,9 @@ fn actual_containers(existing: &[ContainerSummary]) -> Vec<ActualContainer> {
                 service: l.get(SERVICE)?.clone(),
                 config_hash: l.get(CONFIG_HASH).cloned().unwrap_or_default(),
                 state: match c.state {
+                    Some(ContainerSummaryStateEnum::RUNNING) if unhealthy(c) => {
+                        ActualState::Unhealthy
+                    }
                     Some(ContainerSummaryStateEnum::RUNNING) => ActualState::Running,
                     Some(ContainerSummaryStateEnum::RESTARTING) => ActualState::Restarting,
                     _ => ActualState::Stopped,
@@ -220,6 +225,16 @@ fn actual_containers(existing: &[ContainerSummary]) -> Vec<ActualContainer> {
             })
         })
         .collect()
+}
+
+/// A running container whose health check fails: in the summary's `health`
+/// on newer engines, only in its status text (`Up 2 minutes (unhealthy)`) on
+/// older ones such as Debian 12's.
+fn unhealthy(c: &ContainerSummary) -> bool {
+    c.health.as_ref().and_then(|h| h.status) == Some(ContainerSummaryHealthStatusEnum::UNHEALTHY)
+        || c.status
+            .as_deref()
+            .is_some_and(|s| s.contains("(unhealthy)"))
 }
 
 /// `3 created, 1 recreated, 2 kept in 0.8 s`.
