@@ -14,7 +14,7 @@
 use super::Engine;
 use crate::events::{ServiceState, ServiceStatus};
 use crate::lifecycle::State;
-use crate::store::PreviewRecord;
+use crate::store::{PreviewRecord, StoreError};
 
 /// What a preview's containers say about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +97,20 @@ impl Engine {
             (State::Degraded, Verdict::Whole) => {
                 (State::Ready, "every service runs again".to_string())
             }
+            (State::Degraded, Verdict::Broken(reason)) if rec.error.as_ref() != Some(&reason) => {
+                // Still degraded, but for another reason now: say the current one.
+                match self.store().set_degraded_reason(&rec.id, &reason) {
+                    Ok(true) => {
+                        rec.error = Some(reason);
+                        self.routes_changed(&rec.id);
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(preview = %rec.id, error = %e, "cannot record what is down")
+                    }
+                }
+                return None;
+            }
             _ => return None,
         };
         match self
@@ -111,8 +125,12 @@ impl Engine {
                 Some(to)
             }
             // Another operation moved it first: that one is right.
-            Err(e) => {
+            Err(e @ StoreError::Refused { .. }) => {
                 tracing::debug!(preview = %rec.id, error = %e, "observed change not applied");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(preview = %rec.id, error = %e, "cannot record the observed state");
                 None
             }
         }

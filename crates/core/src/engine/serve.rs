@@ -287,7 +287,10 @@ impl Engine {
                             head: sha.clone(),
                         });
                     }
-                    if moved && repo.auto_update && p.state == State::Ready {
+                    if moved
+                        && repo.auto_update
+                        && matches!(p.state, State::Ready | State::Degraded)
+                    {
                         let engine = self.clone();
                         let (r, b) = (repo.name.clone(), p.branch.clone());
                         tokio::spawn(async move {

@@ -304,6 +304,19 @@ impl Store {
         self.update("DELETE FROM previews WHERE id = ?1", params![id])
     }
 
+    /// Records what is down in a preview that is still degraded (another
+    /// service went down as one came back); `false` when it is no longer degraded.
+    pub fn set_degraded_reason(&self, id: &str, reason: &str) -> StoreResult<bool> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE previews SET error = ?2, updated_at = ?3 WHERE id = ?1 AND state = 'degraded'",
+                params![id, reason, now_ms()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(n > 0)
+    }
+
     fn update(&self, sql: &str, p: impl rusqlite::Params) -> StoreResult<()> {
         self.conn().execute(sql, p).map_err(|e| self.err(e))?;
         Ok(())
@@ -377,9 +390,17 @@ mod tests {
             Some("web exited with code 137 (killed)"),
             "the reason is kept on the record"
         );
+        // web came back as api went down: still degraded, for the new reason.
+        assert!(s.set_degraded_reason("main.shop", "api is unhealthy").unwrap());
+        let rec = s.preview("main.shop").unwrap().unwrap();
+        assert_eq!(rec.error.as_deref(), Some("api is unhealthy"));
         // `start` took it meanwhile: the observer's stale ready must not land.
         s.transition("main.shop", State::Starting, "start", "")
             .unwrap();
+        assert!(
+            !s.set_degraded_reason("main.shop", "late").unwrap(),
+            "a reason is only recorded while degraded"
+        );
         let stale = s.transition_from("main.shop", State::Degraded, State::Ready, "docker", "");
         assert!(
             matches!(stale, Err(StoreError::Refused { .. })),
