@@ -1,7 +1,7 @@
 //! The tray: a pure [`TrayModel`] computed from the previews (icon, tooltip,
 //! menu), and the wiring that redraws the tray when that model changes.
 
-use branchyard_core::engine::{PreviewRef, PreviewView};
+use branchyard_core::engine::PreviewRef;
 use branchyard_core::events::Event;
 use branchyard_core::lifecycle::State;
 use branchyard_core::store::PreviewRecord;
@@ -327,11 +327,9 @@ async fn refresh<R: Runtime>(
     engine: &Engine,
     shown: &mut TrayModel,
 ) {
-    let previews = match engine.list().await {
-        Ok(v) => v
-            .into_iter()
-            .map(|p: PreviewView| p.record)
-            .collect::<Vec<_>>(),
+    // The records alone: the tray draws states, so it need not ask Docker.
+    let previews = match engine.records() {
+        Ok(v) => v,
         Err(e) => return tracing::warn!(error = %e, "tray cannot list previews"),
     };
     let model = TrayModel::from_previews(&previews);

@@ -5,8 +5,8 @@
 //! user's `docker start`, `branchyard start`).
 //!
 //! Two observers judge: `serve` on every Docker event of the preview (live,
-//! while the app or `branchyard serve` runs), and `ls`/`status` on what they
-//! read anyway (so the CLI alone is honest too). Both only ever move
+//! while the app or `branchyard serve` runs), and, when no `serve` runs,
+//! `ls`/`status` on what they read anyway (so the CLI alone is honest too). Both only ever move
 //! `ready → degraded` and `degraded → ready`, each only from the state they
 //! saw ([`crate::store::Store::transition_from`]): an operation that took the
 //! preview meanwhile (stop, start, up, down) always wins.

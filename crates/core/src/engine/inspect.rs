@@ -47,8 +47,9 @@ impl Engine {
         let records = self.store().previews()?;
         let mut out = Vec::with_capacity(records.len());
         let mut moved = false;
+        let judge = !self.serve_running();
         for mut record in records {
-            let services = self.observe(&mut record, &mut moved).await;
+            let services = self.observe(&mut record, judge, &mut moved).await;
             out.push(PreviewView { record, services });
         }
         if moved {
@@ -65,7 +66,9 @@ impl Engine {
     pub async fn status(&self, r: &PreviewRef) -> Result<PreviewStatus> {
         let mut record = self.find_preview(r)?;
         let mut moved = false;
-        let services = self.observe(&mut record, &mut moved).await;
+        let services = self
+            .observe(&mut record, !self.serve_running(), &mut moved)
+            .await;
         if moved {
             self.flush_routes().await;
         }
@@ -88,14 +91,31 @@ impl Engine {
         g.stats().await.ok()?.previews.get(id).copied()
     }
 
-    /// The preview's services as Docker reports them now, the record moved
-    /// between ready and degraded to match (`moved` set when it was; nothing
-    /// is judged when Docker cannot be asked).
-    async fn observe(&self, rec: &mut PreviewRecord, moved: &mut bool) -> Vec<ServiceStatus> {
+    /// The previews as recorded, without asking Docker: what the tray draws.
+    ///
+    /// # Errors
+    /// Store failure.
+    pub fn records(&self) -> Result<Vec<PreviewRecord>> {
+        Ok(self.store().previews()?)
+    }
+
+    /// The preview's services as Docker reports them now and, with `judge`,
+    /// the record moved between ready and degraded to match (`moved` set when
+    /// it was; nothing is judged when Docker cannot be asked). A running
+    /// `serve` judges on every Docker event itself, so then `judge` is off:
+    /// the app's own listings and other processes' `ls` only read.
+    async fn observe(
+        &self,
+        rec: &mut PreviewRecord,
+        judge: bool,
+        moved: &mut bool,
+    ) -> Vec<ServiceStatus> {
         let Some(services) = self.read_services(rec).await else {
             return Vec::new();
         };
-        *moved |= self.judge(rec, &services, "status").is_some();
+        if judge {
+            *moved |= self.judge(rec, &services, "status").is_some();
+        }
         services
     }
 

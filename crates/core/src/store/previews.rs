@@ -391,7 +391,9 @@ mod tests {
             "the reason is kept on the record"
         );
         // web came back as api went down: still degraded, for the new reason.
-        assert!(s.set_degraded_reason("main.shop", "api is unhealthy").unwrap());
+        assert!(s
+            .set_degraded_reason("main.shop", "api is unhealthy")
+            .unwrap());
         let rec = s.preview("main.shop").unwrap().unwrap();
         assert_eq!(rec.error.as_deref(), Some("api is unhealthy"));
         // `start` took it meanwhile: the observer's stale ready must not land.
