@@ -405,6 +405,7 @@ mod tests {
             error: None,
             created_at: 0,
             updated_at: 0,
+            services: vec!["web".to_string()],
         }
     }
 

@@ -113,6 +113,22 @@ fn a_killed_container_degrades_a_ready_preview_and_start_makes_it_ready() {
     );
     assert_eq!(get("main.limp.localhost", "/").0, 200);
 
+    // A container removed outright is down too, not a preview with one service fewer.
+    docker("rm -f limp--main-api-1");
+    let p = preview(env, "main.limp").unwrap();
+    assert_eq!(p["state"], "degraded", "ls sees the missing container: {p}");
+    assert_eq!(p["error"], "api's container was removed", "{p}");
+    assert_eq!(
+        preview(env, "main.limp").unwrap()["state"],
+        "degraded",
+        "a second look does not take the missing service for a whole preview"
+    );
+    env.ok(&["start", "main.limp"]);
+    assert_eq!(preview(env, "main.limp").unwrap()["state"], "ready");
+    eventually(Duration::from_secs(10), "the new api to answer", || {
+        (get("api.main.limp.localhost", "/").0 == 200).then_some(())
+    });
+
     env.ok(&["down", "main.limp"]);
     env.ok(&["repo", "rm", "limp"]);
 }

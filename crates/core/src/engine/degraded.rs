@@ -92,7 +92,22 @@ impl Engine {
         services: &[ServiceStatus],
         trigger: &str,
     ) -> Option<State> {
-        let (to, detail) = match (rec.state, verdict(services)) {
+        // A service it runs with no container at all is down too: Docker
+        // lists only containers that exist.
+        let missing = rec
+            .services
+            .iter()
+            .filter(|name| !services.iter().any(|s| &&s.service == name))
+            .map(|name| ServiceStatus {
+                service: name.clone(),
+                container: String::new(),
+                state: ServiceState::Removed,
+                exit_code: None,
+                restarts: 0,
+                started_at: None,
+            });
+        let services: Vec<ServiceStatus> = services.iter().cloned().chain(missing).collect();
+        let (to, detail) = match (rec.state, verdict(&services)) {
             (State::Ready, Verdict::Broken(reason)) => (State::Degraded, reason),
             (State::Degraded, Verdict::Whole) => {
                 (State::Ready, "every service runs again".to_string())

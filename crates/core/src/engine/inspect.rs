@@ -231,6 +231,7 @@ impl Engine {
             error: None,
             created_at: 0,
             updated_at: 0,
+            services: Vec::new(),
         };
         let result = self.resolve(&repo, &rec_like, &sha, &[]).await;
         let rp = PathBuf::from(&repo.path);

@@ -118,6 +118,8 @@ impl Engine {
                 &progress,
             )
             .await?;
+            self.store()
+                .set_preview_services(&rec.id, &super::up::service_names(&resolved.project))?;
             // The gateway may have been recreated while the preview slept.
             let gateway = self.gateway().await?;
             gateway

@@ -312,6 +312,8 @@ impl Engine {
                 .await?;
         }
         self.store().set_preview_urls(id, &urls)?;
+        self.store()
+            .set_preview_services(id, &service_names(&resolved.project))?;
         self.store().set_preview_commit(id, &s.sha)?;
         self.store().set_preview_desired(id, "running")?;
         self.transition(id, State::Ready, "up", &short(&s.sha))?;
@@ -551,6 +553,11 @@ pub(super) fn worktree_name(rec: &PreviewRecord) -> String {
 }
 
 /// A short sha for messages.
+/// The services of an applied project, as recorded on its preview.
+pub(super) fn service_names(project: &crate::compose::model::Project) -> Vec<String> {
+    project.services.keys().cloned().collect()
+}
+
 pub(super) fn short(sha: &str) -> String {
     sha.chars().take(10).collect()
 }

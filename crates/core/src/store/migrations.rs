@@ -3,7 +3,8 @@
 use rusqlite::Connection;
 
 /// Each entry moves the schema from version `i` to `i + 1`. Never edit one that shipped.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE repos (
     name        TEXT PRIMARY KEY,
     path        TEXT NOT NULL UNIQUE,
@@ -52,7 +53,12 @@ CREATE TABLE leases (
     journal    TEXT NOT NULL DEFAULT '[]',
     started_at INTEGER NOT NULL
 );
-"#];
+"#,
+    // The compose services a preview runs, so a removed container is noticed.
+    r#"
+ALTER TABLE previews ADD COLUMN services TEXT NOT NULL DEFAULT '[]';
+"#,
+];
 
 /// Brings the schema up to date.
 pub fn run(conn: &mut Connection) -> rusqlite::Result<()> {

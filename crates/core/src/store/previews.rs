@@ -50,13 +50,17 @@ pub struct PreviewRecord {
     pub created_at: i64,
     /// Last changed (ms since epoch).
     pub updated_at: i64,
+    /// The compose services it runs, as of its last `up` or `start`: one
+    /// without a container is down.
+    pub services: Vec<String>,
 }
 
-const COLUMNS: &str = "id, repo, branch, slug, project, state, desired, commit_sha, outdated_sha, branch_gone, worktree, urls, error, created_at, updated_at";
+const COLUMNS: &str = "id, repo, branch, slug, project, state, desired, commit_sha, outdated_sha, branch_gone, worktree, urls, error, created_at, updated_at, services";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<PreviewRecord> {
     let state: String = r.get(5)?;
     let urls: String = r.get(11)?;
+    let services: String = r.get(15)?;
     Ok(PreviewRecord {
         id: r.get(0)?,
         repo: r.get(1)?,
@@ -77,6 +81,9 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<PreviewRecord> {
         error: r.get(12)?,
         created_at: r.get(13)?,
         updated_at: r.get(14)?,
+        services: serde_json::from_str(&services).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(15, rusqlite::types::Type::Text, e.into())
+        })?,
     })
 }
 
@@ -271,6 +278,16 @@ impl Store {
         let json = serde_json::to_string(urls).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.update(
             "UPDATE previews SET urls = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, json, now_ms()],
+        )
+    }
+
+    /// Records the compose services the preview runs.
+    pub fn set_preview_services(&self, id: &str, services: &[String]) -> StoreResult<()> {
+        let json =
+            serde_json::to_string(services).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.update(
+            "UPDATE previews SET services = ?2, updated_at = ?3 WHERE id = ?1",
             params![id, json, now_ms()],
         )
     }
