@@ -3,53 +3,18 @@
 //! (A client that goes leaves its connection to the next one: see
 //! `routing::upstream_connections_are_reused_across_requests`.)
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{gateway, put_route, upstream_with};
-
-/// One response on a kept-alive connection: status and body.
-async fn exchange(s: &mut TcpStream, host: &str) -> (u16, String) {
-    let req = format!("GET /n HTTP/1.1\r\nhost: {host}\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        let n = s.read(&mut chunk).await.unwrap();
-        assert!(n > 0, "the gateway closed the connection mid-answer");
-        buf.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&buf).to_string();
-        let Some(end) = text.find("\r\n\r\n") else {
-            continue;
-        };
-        let len: usize = text[..end]
-            .lines()
-            .find_map(|l| {
-                l.to_lowercase()
-                    .strip_prefix("content-length:")
-                    .map(|v| v.trim().parse().unwrap())
-            })
-            .expect("a content-length");
-        if buf.len() >= end + 4 + len {
-            let status = text[9..12].parse().unwrap();
-            return (status, text[end + 4..end + 4 + len].to_string());
-        }
-    }
-}
-
-async fn client(gw: SocketAddr) -> TcpStream {
-    TcpStream::connect(gw).await.unwrap()
-}
+use crate::support::{exchange, gateway, put_route, upstream_with};
 
 #[tokio::test]
 async fn a_kept_alive_client_sends_every_request_on_one_upstream_connection() {
     let gw = gateway(None).await;
     let up = upstream_with("kept", true).await;
     put_route(&gw, "kept.r.localhost", up.addr).await;
-    let mut c = client(gw.proxy).await;
+    let mut c = TcpStream::connect(gw.proxy).await.unwrap();
     for i in 0..10 {
         let (s, body) = exchange(&mut c, "kept.r.localhost").await;
         assert_eq!(s, 200, "request {i}: {body}");
@@ -67,7 +32,7 @@ async fn an_upstream_that_closes_after_each_answer_is_reconnected_without_an_err
     let gw = gateway(None).await;
     let up = upstream_with("closing", false).await;
     put_route(&gw, "closing.r.localhost", up.addr).await;
-    let mut c = client(gw.proxy).await;
+    let mut c = TcpStream::connect(gw.proxy).await.unwrap();
     for i in 0..5 {
         let (s, body) = exchange(&mut c, "closing.r.localhost").await;
         assert_eq!(s, 200, "request {i}: {body}");
@@ -89,7 +54,7 @@ async fn a_route_changed_under_a_kept_alive_client_is_followed_at_once() {
         upstream_with("new", true).await,
     );
     put_route(&gw, "moved.r.localhost", a.addr).await;
-    let mut c = client(gw.proxy).await;
+    let mut c = TcpStream::connect(gw.proxy).await.unwrap();
     let (_, body) = exchange(&mut c, "moved.r.localhost").await;
     assert!(body.starts_with("old\n"), "{body}");
     // A preview recreated: its container (and address) changed.

@@ -42,6 +42,40 @@ pub async fn read_head(s: &mut TcpStream) -> Vec<u8> {
     head
 }
 
+/// One answer read whole on a kept-alive connection (by its content-length): status and body.
+pub async fn read_answer(s: &mut TcpStream) -> (u16, String) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = s.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "the gateway closed the connection mid-answer");
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).to_string();
+        let Some(end) = text.find("\r\n\r\n") else {
+            continue;
+        };
+        let len: usize = text[..end]
+            .lines()
+            .find_map(|l| {
+                l.to_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse().unwrap())
+            })
+            .expect("a content-length");
+        if buf.len() >= end + 4 + len {
+            let status = text[9..12].parse().unwrap();
+            return (status, text[end + 4..end + 4 + len].to_string());
+        }
+    }
+}
+
+/// `GET /n` for `host` on a kept-alive connection, and its answer.
+pub async fn exchange(s: &mut TcpStream, host: &str) -> (u16, String) {
+    let req = format!("GET /n HTTP/1.1\r\nhost: {host}\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    read_answer(s).await
+}
+
 /// See [`Upstream`]; `keep_alive` answers many requests per connection.
 pub async fn upstream_with(name: &'static str, keep_alive: bool) -> Upstream {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
