@@ -215,11 +215,16 @@ impl Engine {
         let Ok(previews) = self.store().previews() else {
             return Vec::new();
         };
+        // Read on every commit of any process: one settings query per repo, not per preview.
+        let mut per_repo: std::collections::HashMap<String, Option<u64>> = Default::default();
         previews
             .into_iter()
             .filter(|p| matches!(p.state, State::Ready | State::Degraded))
             .filter_map(|p| {
-                let idle_secs = self.auto_suspend(&p.repo).ok().flatten()?;
+                let idle_secs = *per_repo
+                    .entry(p.repo.clone())
+                    .or_insert_with(|| self.auto_suspend(&p.repo).ok().flatten());
+                let idle_secs = idle_secs?;
                 Some(Candidate {
                     id: p.id,
                     idle_secs,
