@@ -43,6 +43,27 @@ fn stored(env: &Env, id: &str) -> Option<(State, Option<String>)> {
     Some((rec.state, rec.error))
 }
 
+/// Waits up to `secs` for serve to record `id` degraded; the reason it gave.
+fn serve_degrades(env: &Env, id: &str, secs: u64) -> Option<String> {
+    eventually(
+        Duration::from_secs(secs),
+        "serve to mark it degraded",
+        || match stored(env, id)? {
+            (State::Degraded, reason) => Some(reason),
+            _ => None,
+        },
+    )
+}
+
+/// Waits up to `secs` for serve to record `id` ready again.
+fn serve_heals(env: &Env, id: &str, secs: u64) {
+    eventually(
+        Duration::from_secs(secs),
+        "serve to mark it ready again",
+        || (stored(env, id)?.0 == State::Ready).then_some(()),
+    );
+}
+
 fn last_transition(env: &Env, id: &str) -> serde_json::Value {
     let status = env.json(&["status", id]);
     status["transitions"]
@@ -144,14 +165,7 @@ fn serve_degrades_a_preview_on_a_container_death_and_heals_it_on_docker_start() 
 
     // Nobody runs `ls`: serve alone follows Docker's events.
     docker("kill wobbly--main-web-1");
-    let reason = eventually(
-        Duration::from_secs(20),
-        "serve to mark it degraded",
-        || match stored(env, "main.wobbly")? {
-            (State::Degraded, reason) => Some(reason),
-            _ => None,
-        },
-    );
+    let reason = serve_degrades(env, "main.wobbly", 20);
     assert_eq!(
         reason.as_deref(),
         Some("web exited with code 137 (killed)"),
@@ -160,11 +174,7 @@ fn serve_degrades_a_preview_on_a_container_death_and_heals_it_on_docker_start() 
 
     // The user's own `docker start` brings it back: serve sees it and heals the preview.
     docker("start wobbly--main-web-1");
-    eventually(
-        Duration::from_secs(20),
-        "serve to mark it ready again",
-        || (stored(env, "main.wobbly")?.0 == State::Ready).then_some(()),
-    );
+    serve_heals(env, "main.wobbly", 20);
     let t = last_transition(env, "main.wobbly");
     assert_eq!(
         (t["from"].as_str(), t["to"].as_str(), t["trigger"].as_str()),
@@ -199,14 +209,7 @@ fn serve_degrades_a_preview_whose_health_check_fails_and_heals_it_when_it_passes
     let _serve = Serve::start(env);
 
     docker("exec sickly--main-db-1 rm /ok");
-    let reason = eventually(
-        Duration::from_secs(30),
-        "serve to see db unhealthy",
-        || match stored(env, "main.sickly")? {
-            (State::Degraded, reason) => Some(reason),
-            _ => None,
-        },
-    );
+    let reason = serve_degrades(env, "main.sickly", 30);
     assert_eq!(reason.as_deref(), Some("db is unhealthy"));
     let (status, body) = get("main.sickly.localhost", "/");
     assert_eq!(
@@ -216,11 +219,7 @@ fn serve_degrades_a_preview_whose_health_check_fails_and_heals_it_when_it_passes
     );
 
     docker("exec sickly--main-db-1 touch /ok");
-    eventually(
-        Duration::from_secs(30),
-        "serve to see db healthy again",
-        || (stored(env, "main.sickly")?.0 == State::Ready).then_some(()),
-    );
+    serve_heals(env, "main.sickly", 30);
 
     env.ok(&["down", "main.sickly"]);
     env.ok(&["repo", "rm", "sickly"]);
