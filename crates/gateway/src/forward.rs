@@ -15,6 +15,7 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::error::GatewayError;
+use crate::fastpath;
 use crate::own::{self, IdlePool};
 use crate::proxy::{full, Body, Conn};
 use crate::routes::Live;
@@ -43,6 +44,8 @@ pub struct Upstreams {
     h2c: Client<HttpConnector, Incoming>,
     /// Upstream connections of HTTP/1 clients that have gone, for the next ones.
     idle: Arc<IdlePool>,
+    /// The same for the fast path's raw connections (see [`crate::fastpath`]).
+    pub(crate) fast_idle: Arc<fastpath::Idle>,
 }
 
 impl Default for Upstreams {
@@ -69,6 +72,7 @@ impl Upstreams {
             h1,
             h2c,
             idle: Arc::default(),
+            fast_idle: Arc::default(),
         }
     }
 
@@ -84,14 +88,7 @@ impl Upstreams {
         host: HeaderValue,
         https: bool,
     ) -> Result<Response<Body>, GatewayError> {
-        let route = &live.route;
-        let upstream_err = |cause: String| GatewayError::Upstream {
-            preview: route.preview.clone(),
-            upstream: route.upstream.clone(),
-            state: route.state_name().to_string(),
-            reason: route.reason.clone(),
-            cause,
-        };
+        let upstream_err = |cause: String| upstream_error(live, cause);
         let authority = live
             .authority
             .clone()
@@ -207,6 +204,18 @@ impl Upstreams {
             }
         }
         Ok(Response::from_parts(parts, full(bytes)))
+    }
+}
+
+/// The answer when `live`'s upstream cannot be reached or breaks off (`cause`).
+pub(crate) fn upstream_error(live: &Live, cause: String) -> GatewayError {
+    let route = &live.route;
+    GatewayError::Upstream {
+        preview: route.preview.clone(),
+        upstream: route.upstream.clone(),
+        state: route.state_name().to_string(),
+        reason: route.reason.clone(),
+        cause,
     }
 }
 

@@ -6,8 +6,10 @@
 
 pub mod admin;
 pub mod balance;
+pub mod chunked;
 pub mod error;
 pub mod events;
+pub(crate) mod fastpath;
 pub mod forward;
 pub mod own;
 pub mod pages;

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
+use hyper::http::uri::Authority;
 use hyper::{Request, Response, StatusCode};
 
 use crate::error::GatewayError;
@@ -197,6 +198,31 @@ impl Proxy {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         resp
+    }
+
+    /// The serving route for `host` and its upstream, when a plain-HTTP
+    /// request to it can take the fast path (no redirect, no page, no wake).
+    pub(crate) fn fast_route(&self, host: &str) -> Option<(Arc<Live>, Authority)> {
+        let live = self.table.lookup(host)?;
+        if Phase::of(&live.route) != Phase::Serving {
+            return None;
+        }
+        if live.cert.is_some() && self.settings.peek().redirect_https {
+            return None;
+        }
+        let authority = live.authority.clone()?;
+        Some((live, authority))
+    }
+
+    /// The page for a plain-HTTP request whose upstream failed (`cause`).
+    pub(crate) fn upstream_failure(&self, live: &Arc<Live>, cause: String) -> Response<Body> {
+        let e = crate::forward::upstream_error(live, cause);
+        self.error_page(&e, Some(&live.route.host), Some(live), false)
+    }
+
+    /// This worker's idle fast-path upstream connections.
+    pub(crate) fn fast_idle(&self) -> Arc<crate::fastpath::Idle> {
+        self.upstreams.fast_idle.clone()
     }
 
     async fn answer(

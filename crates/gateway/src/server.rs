@@ -328,7 +328,7 @@ impl Shard {
                 }
                 None => {
                     let conn = Arc::new(Conn::new(peer, None));
-                    serve_http1(stream, conn, proxy, &limits, timer).await
+                    crate::fastpath::serve(stream, conn, proxy, &limits, timer).await
                 }
             }
             balance.done(me);
@@ -401,7 +401,8 @@ fn h1_builder(limits: &Limits, timer: CoarseTimer) -> http1::Builder {
     b
 }
 
-async fn serve_http1<I>(
+/// Serves an HTTP/1 connection with hyper (the fast path hands over the ones it does not take).
+pub(crate) async fn serve_http1<I>(
     io: I,
     conn: Arc<Conn>,
     proxy: Arc<Proxy>,

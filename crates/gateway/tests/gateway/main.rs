@@ -6,6 +6,7 @@
 
 mod admin;
 mod binary;
+mod fastpath;
 mod hardening;
 mod reuse;
 mod routing;

@@ -1,0 +1,352 @@
+//! Plain HTTP/1.1's fast path (src/fastpath.rs) and its hand-over to hyper:
+//! every framing an upstream answers with is relayed whole, a connection
+//! goes on after each, and whatever the fast path does not take is served by
+//! hyper on the same connection.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::support::{
+    exchange, gateway, put_route, read_answer, read_head, upstream_with, ws_upstream,
+};
+
+/// An upstream that answers the n-th request on each connection with
+/// `answers[n]` and closes after the last (an empty answer: it hangs up
+/// instead); the request heads it saw.
+async fn scripted(answers: Vec<&'static [u8]>) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = l.accept().await.unwrap();
+            let (answers, log) = (answers.clone(), log.clone());
+            tokio::spawn(async move {
+                for a in answers {
+                    let head = read_head(&mut s).await;
+                    if head.is_empty() {
+                        return;
+                    }
+                    log.lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&head).to_string());
+                    if a.is_empty() || s.write_all(a).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// Reads everything until the gateway closes (fails after 5 s).
+async fn read_to_close(c: &mut TcpStream) -> String {
+    let mut all = Vec::new();
+    timeout(Duration::from_secs(5), c.read_to_end(&mut all))
+        .await
+        .expect("the gateway closed the connection")
+        .unwrap();
+    String::from_utf8_lossy(&all).to_string()
+}
+
+/// Reads until `seen` holds `needle` (fails after 5 s).
+async fn read_until(c: &mut TcpStream, needle: &str) -> String {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 8192];
+    let found = timeout(Duration::from_secs(5), async {
+        while !String::from_utf8_lossy(&seen).contains(needle) {
+            let n = c.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before {needle:?}");
+            seen.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    let text = String::from_utf8_lossy(&seen).to_string();
+    assert!(found.is_ok(), "{needle:?} never came; got {text:?}");
+    text
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order() {
+    let gw = gateway(None).await;
+    let up = upstream_with("piped", true).await;
+    put_route(&gw, "piped.r.localhost", up.addr).await;
+    let mut c = TcpStream::connect(gw.proxy).await.unwrap();
+    c.write_all(
+        b"GET /one HTTP/1.1\r\nhost: piped.r.localhost\r\n\r\nGET /two HTTP/1.1\r\nhost: piped.r.localhost\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let (s1, b1) = read_answer(&mut c).await;
+    let (s2, b2) = read_answer(&mut c).await;
+    assert_eq!((s1, s2), (200, 200));
+    assert!(b1.contains("GET /one "), "first answer first: {b1}");
+    assert!(b2.contains("GET /two "), "second answer second: {b2}");
+}
+
+#[tokio::test]
+async fn a_chunked_answer_passes_through_with_its_trailers_and_the_connection_goes_on() {
+    let gw = gateway(None).await;
+    let (addr, _) = scripted(vec![
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-sum\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nx-sum: 42\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nnext",
+    ])
+    .await;
+    put_route(&gw, "chunks.r.localhost", addr).await;
+    let mut c = TcpStream::connect(gw.proxy).await.unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nhost: chunks.r.localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let first = read_until(&mut c, "x-sum: 42\r\n\r\n").await;
+    assert!(
+        first.contains("transfer-encoding: chunked\r\n"),
+        "the framing is kept: {first}"
+    );
+    assert!(
+        first.contains("5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n"),
+        "the chunks pass as they are: {first}"
+    );
+    assert!(
+        !first.contains("trailer:"),
+        "Trailer is hop-by-hop: {first}"
+    );
+    let (s, body) = exchange(&mut c, "chunks.r.localhost").await;
+    assert_eq!((s, body.as_str()), (200, "next"), "the connection goes on");
+}
+
+#[tokio::test]
+async fn an_answer_that_ends_with_its_connection_reaches_the_client_whole_then_the_client_is_closed(
+) {
+    let gw = gateway(None).await;
+    let (addr, _) = scripted(vec![
+        b"HTTP/1.1 200 OK\r\nx-kind: unframed\r\n\r\nall of it",
+    ])
+    .await;
+    put_route(&gw, "unframed.r.localhost", addr).await;
+    let mut c = TcpStream::connect(gw.proxy).await.unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nhost: unframed.r.localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let text = read_to_close(&mut c).await;
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(
+        text.contains("connection: close\r\n"),
+        "the client is told: {text}"
+    );
+    assert!(text.ends_with("\r\n\r\nall of it"), "{text}");
+}
+
+#[tokio::test]
+async fn a_head_request_gets_the_head_alone_and_the_connection_goes_on() {
+    let gw = gateway(None).await;
+    let (addr, _) = scripted(vec![
+        b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+    ])
+    .await;
+    put_route(&gw, "head.r.localhost", addr).await;
+    let mut c = TcpStream::connect(gw.proxy).await.unwrap();
+    c.write_all(b"HEAD / HTTP/1.1\r\nhost: head.r.localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let head = read_until(&mut c, "\r\n\r\n").await;
+    assert!(head.contains("content-length: 1000\r\n"), "{head}");
+    let (s, body) = exchange(&mut c, "head.r.localhost").await;
+    assert_eq!(
+        (s, body.as_str()),
+        (200, "ok"),
+        "no body was awaited after the HEAD"
+    );
+}
+
+#[tokio::test]
+async fn a_small_request_body_reaches_the_upstream_whole() {
+    let gw = gateway(None).await;
+    let (addr, seen) = scripted(vec![b"HTTP/1.1 201 Created\r\ncontent-length: 0\r\n\r\n"]).await;
+    put_route(&gw, "post.r.localhost", addr).await;
+    let mut c = TcpStream::connect(gw.proxy).await.unwrap();
+    c.write_all(
+        b"POST /form HTTP/1.1\r\nhost: post.r.localhost\r\ncontent-length: 11\r\n\r\nhello",
+    )
+    .await
+    .unwrap();
+    // The rest of the body comes a moment later, in its own packet.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    c.write_all(b" world").await.unwrap();
+    let (s, _) = read_answer(&mut c).await;
+    assert_eq!(s, 201);
+    let seen = seen.lock().unwrap().join("");
+    assert!(
+        seen.ends_with("\r\n\r\nhello world"),
+        "the upstream got the whole body: {seen}"
+    );
+}
+
+#[tokio::test]
+async fn a_request_the_fast_path_does_not_take_is_served_by_hyper_on_the_same_connection() {
+    let gw = gateway(None).await;
+    let up = upstream_with("mixed", true).await;
+    put_route(&gw, "mixed.r.localhost", up.addr).await;
+    put_route(&gw, "ws.r.localhost", ws_upstream().await).await;
+    let mut c = TcpStream::connect(gw.proxy).await.unwrap();
+    let (s, body) = exchange(&mut c, "mixed.r.localhost").await;
+    assert_eq!(s, 200, "{body}");
+    // A chunked request body is hyper's; the connection is handed over.
+    c.write_all(b"POST /c HTTP/1.1\r\nhost: mixed.r.localhost\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+        .await
+        .unwrap();
+    let (s, body) = read_answer(&mut c).await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.starts_with("mixed\nPOST /c HTTP/1.1"), "{body}");
+    // An unknown host on the same connection gets hyper's page.
+    let (s, _) = exchange(&mut c, "nobody.r.localhost").await;
+    assert_eq!(s, 404);
+
+    // A WebSocket after a fast request, on one connection.
+    let mut w = TcpStream::connect(gw.proxy).await.unwrap();
+    let (s, _) = exchange(&mut w, "mixed.r.localhost").await;
+    assert_eq!(s, 200);
+    let mut req = "ws://ws.r.localhost/".into_client_request().unwrap();
+    req.headers_mut()
+        .insert("host", "ws.r.localhost".parse().unwrap());
+    let (mut ws, resp) = tokio_tungstenite::client_async(req, w).await.unwrap();
+    assert_eq!(resp.status(), 101);
+    ws.send("after a fast request".into()).await.unwrap();
+    let m = ws.next().await.unwrap().unwrap();
+    assert_eq!(m.into_text().unwrap().as_str(), "after a fast request");
+}
+
+#[tokio::test]
+async fn requests_that_could_be_smuggled_never_reach_an_upstream() {
+    let gw = gateway(None).await;
+    let up = upstream_with("smuggle", true).await;
+    put_route(&gw, "smuggle.r.localhost", up.addr).await;
+    for (why, head) in [
+        (
+            "two different lengths",
+            "content-length: 4\r\ncontent-length: 40\r\n",
+        ),
+        ("a signed length", "content-length: +4\r\n"),
+        ("a length list", "content-length: 4, 40\r\n"),
+    ] {
+        let mut c = TcpStream::connect(gw.proxy).await.unwrap();
+        let req = format!("POST / HTTP/1.1\r\nhost: smuggle.r.localhost\r\n{head}\r\nabcd");
+        c.write_all(req.as_bytes()).await.unwrap();
+        let text = read_to_close(&mut c).await;
+        assert!(
+            text.starts_with("HTTP/1.1 400"),
+            "{why}: refused, got {text:?}"
+        );
+    }
+    assert_eq!(up.accepted(), 0, "no such request reached the upstream");
+}
+
+#[tokio::test]
+async fn a_kept_alive_upstream_connection_that_was_closed_meanwhile_is_replaced_without_an_error() {
+    let gw = gateway(None).await;
+    // It answers one request per connection and then hangs up without saying
+    // so, as an upstream's idle timeout would.
+    let (addr, seen) = scripted(vec![b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"]).await;
+    put_route(&gw, "hangup.r.localhost", addr).await;
+    let mut c = TcpStream::connect(gw.proxy).await.unwrap();
+    for i in 0..4 {
+        let (s, body) = exchange(&mut c, "hangup.r.localhost").await;
+        assert_eq!((s, body.as_str()), (200, "ok"), "request {i}");
+    }
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        4,
+        "each request reached it once"
+    );
+}
+
+#[tokio::test]
+async fn a_request_met_by_a_hang_up_is_sent_again_only_when_that_is_safe() {
+    let gw = gateway(None).await;
+    // Each connection answers its first request and hangs up on the second
+    // as it arrives: the race of a kept-alive connection's idle timeout.
+    let (addr, seen) = scripted(vec![b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", b""]).await;
+    put_route(&gw, "race.r.localhost", addr).await;
+    let mut c = TcpStream::connect(gw.proxy).await.unwrap();
+    assert_eq!(exchange(&mut c, "race.r.localhost").await.0, 200);
+    let (s, body) = exchange(&mut c, "race.r.localhost").await;
+    assert_eq!((s, body.as_str()), (200, "ok"), "a GET is sent again");
+    assert_eq!(seen.lock().unwrap().len(), 3, "the GET went out twice");
+
+    c.write_all(b"POST /pay HTTP/1.1\r\nhost: race.r.localhost\r\ncontent-length: 0\r\n\r\n")
+        .await
+        .unwrap();
+    let (s, page) = read_answer(&mut c).await;
+    assert_eq!(s, 502, "a POST is not sent twice: {page}");
+    let posts = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|h| h.starts_with("POST"))
+        .count();
+    assert_eq!(posts, 1, "the POST went out once");
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_gets_the_failure_page_and_the_connection_goes_on() {
+    let gw = gateway(None).await;
+    let gone = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gone_addr = gone.local_addr().unwrap();
+    drop(gone);
+    put_route(&gw, "down.r.localhost", gone_addr).await;
+    let mut c = TcpStream::connect(gw.proxy).await.unwrap();
+    let (s, page) = exchange(&mut c, "down.r.localhost").await;
+    assert_eq!(s, 502, "{page}");
+    assert!(
+        page.contains("down.r.localhost"),
+        "the page names it: {page}"
+    );
+    let up = upstream_with("back", true).await;
+    put_route(&gw, "down.r.localhost", up.addr).await;
+    let (s, body) = exchange(&mut c, "down.r.localhost").await;
+    assert_eq!(
+        s, 200,
+        "the same connection reaches it once it is back: {body}"
+    );
+}
+
+#[tokio::test]
+async fn what_an_idle_upstream_sends_unasked_is_never_taken_for_the_next_answer() {
+    let gw = gateway(None).await;
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = l.accept().await.unwrap();
+            tokio::spawn(async move {
+                read_head(&mut s).await;
+                s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await
+                    .unwrap();
+                // Later, its idle timeout: a 408 nobody asked for, and the
+                // connection left open.
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            });
+        }
+    });
+    put_route(&gw, "stale.r.localhost", addr).await;
+    let mut c = TcpStream::connect(gw.proxy).await.unwrap();
+    for i in 0..2 {
+        let (s, body) = exchange(&mut c, "stale.r.localhost").await;
+        assert_eq!((s, body.as_str()), (200, "ok"), "request {i}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
