@@ -1,5 +1,6 @@
-//! The plain-HTTP/1.1 fast path: the common request (origin form, a Host
-//! with a serving route, no body or a small one of known length, nothing
+//! The HTTP/1.1 fast path (plain, and over TLS): the common request (origin
+//! form, a Host with a serving route (over TLS, the one its certificate was
+//! chosen for), no body or a small one of known length, nothing
 //! hop-by-hop but `Connection: keep-alive|close`) is relayed by hand, in the
 //! client connection's own task, over an upstream connection that task owns.
 //!
@@ -59,8 +60,8 @@ const UNARMED: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Serves one plain-HTTP client connection: by hand while its requests are
 /// common ones, then by hyper from the first that is not.
-pub(crate) async fn serve(
-    mut client: TcpStream,
+pub(crate) async fn serve<C: ClientIo>(
+    mut client: C,
     conn: Arc<Conn>,
     proxy: Arc<Proxy>,
     limits: &Limits,
@@ -155,9 +156,9 @@ struct Answer {
 
 impl Relay {
     /// Reads, judges and relays one request.
-    async fn one(
+    async fn one<C: ClientIo>(
         &mut self,
-        client: &mut TcpStream,
+        client: &mut C,
         conn: &Conn,
         proxy: &Proxy,
         limits: &Limits,
@@ -195,7 +196,7 @@ impl Relay {
             Err(Failed::Client) => Next::Close,
             Err(Failed::Upstream(cause)) => {
                 self.upstream = None;
-                let page = proxy.upstream_failure(&taken.live, cause);
+                let page = proxy.upstream_failure(&taken.live, conn, cause);
                 match write_page(client, page, taken.close).await {
                     Ok(()) if !taken.close => Next::Again,
                     _ => Next::Close,
@@ -205,7 +206,7 @@ impl Relay {
     }
 
     /// More bytes from the client before the deadline; `false` at its end, an error or the deadline.
-    async fn read_client(&mut self, client: &mut TcpStream, limits: &Limits) -> bool {
+    async fn read_client<C: ClientIo>(&mut self, client: &mut C, limits: &Limits) -> bool {
         if self.buf.capacity() - self.buf.len() < 1024 {
             self.buf.reserve(8 * 1024);
         }
@@ -223,15 +224,12 @@ impl Relay {
 
     /// Sends the request in `out` upstream and relays the answer; `Ok(true)`
     /// when the client connection can carry another request.
-    async fn exchange(&mut self, client: &mut TcpStream, t: &Taken) -> Result<bool, Failed> {
+    async fn exchange<C: ClientIo>(&mut self, client: &mut C, t: &Taken) -> Result<bool, Failed> {
         let (mut up, mut answer) = self.send(t).await?;
         loop {
             let rest = &up.buf[answer.head_len..];
             if answer.informational {
-                client
-                    .write_all(&self.back)
-                    .await
-                    .map_err(|_| Failed::Client)?;
+                put(client, &self.back).await?;
                 up.buf.advance(answer.head_len);
                 answer = read_answer(&mut up, t, &mut self.back).await?;
                 continue;
@@ -247,10 +245,7 @@ impl Relay {
                     let end = chunks.scan(rest).map_err(|_| bad_chunk())?;
                     let now = end.unwrap_or(rest.len());
                     self.back.extend_from_slice(&rest[..now]);
-                    client
-                        .write_all(&self.back)
-                        .await
-                        .map_err(|_| Failed::Client)?;
+                    put(client, &self.back).await?;
                     let leftover = rest.len() - now;
                     up.buf.clear();
                     if end.is_none() {
@@ -265,10 +260,7 @@ impl Relay {
             };
             self.back.extend_from_slice(&rest[..body_now]);
             let leftover = rest.len() - body_now;
-            client
-                .write_all(&self.back)
-                .await
-                .map_err(|_| Failed::Client)?;
+            put(client, &self.back).await?;
             up.buf.clear();
             match (answer.framing, ends) {
                 (_, Some(_)) => {}
@@ -352,6 +344,17 @@ fn bad_chunk() -> Failed {
     Failed::Upstream("the upstream sent a malformed chunked body".into())
 }
 
+/// Any client connection: plain TCP, or TLS (HTTP/1.1 by ALPN).
+pub(crate) trait ClientIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> ClientIo for T {}
+
+/// Writes `bytes` to the client and flushes them (a TLS stream may hold records back until then).
+async fn put<C: ClientIo>(client: &mut C, bytes: &[u8]) -> Result<(), Failed> {
+    client.write_all(bytes).await.map_err(|_| Failed::Client)?;
+    client.flush().await.map_err(|_| Failed::Client)
+}
+
 /// Reads until a whole answer head is in `up.buf`, and rewrites it into `out`.
 async fn read_answer(up: &mut Upstream, t: &Taken, out: &mut Vec<u8>) -> Result<Answer, Failed> {
     loop {
@@ -379,9 +382,9 @@ async fn read_answer(up: &mut Upstream, t: &Taken, out: &mut Vec<u8>) -> Result<
 }
 
 /// Relays the `left` body bytes still to come.
-async fn relay_length(
+async fn relay_length<C: ClientIo>(
     up: &mut Upstream,
-    client: &mut TcpStream,
+    client: &mut C,
     mut left: u64,
 ) -> Result<(), Failed> {
     while left > 0 {
@@ -392,29 +395,23 @@ async fn relay_length(
             ));
         }
         left -= n as u64;
-        client
-            .write_all(&up.buf)
-            .await
-            .map_err(|_| Failed::Client)?;
+        put(client, &up.buf).await?;
         up.buf.clear();
     }
     Ok(())
 }
 
 /// Relays a chunked body until its end.
-async fn relay_chunked(
+async fn relay_chunked<C: ClientIo>(
     up: &mut Upstream,
-    client: &mut TcpStream,
+    client: &mut C,
     mut chunks: Chunked,
 ) -> Result<(), Failed> {
     loop {
         let n = read_some(up).await?;
         let end = chunks.scan(&up.buf[..n]).map_err(|_| bad_chunk())?;
         let now = end.unwrap_or(n);
-        client
-            .write_all(&up.buf[..now])
-            .await
-            .map_err(|_| Failed::Client)?;
+        put(client, &up.buf[..now]).await?;
         let extra = n - now;
         up.buf.clear();
         if end.is_some() {
@@ -430,16 +427,13 @@ async fn relay_chunked(
 }
 
 /// Relays a body that ends when the upstream closes.
-async fn relay_until_close(up: &mut Upstream, client: &mut TcpStream) -> Result<(), Failed> {
+async fn relay_until_close<C: ClientIo>(up: &mut Upstream, client: &mut C) -> Result<(), Failed> {
     loop {
         up.buf.reserve(16 * 1024);
         match up.stream.read_buf(&mut up.buf).await {
             Ok(0) => return Ok(()),
             Ok(_) => {
-                client
-                    .write_all(&up.buf)
-                    .await
-                    .map_err(|_| Failed::Client)?;
+                put(client, &up.buf).await?;
                 up.buf.clear();
             }
             Err(e) => return Err(Failed::Upstream(e.to_string())),
@@ -531,7 +525,7 @@ fn judge(buf: &[u8], proxy: &Proxy, conn: &Conn, limits: &Limits, out: &mut Vec<
     if body > BODY_MAX as u64 {
         return Judged::Hyper;
     }
-    let Some((live, authority)) = proxy.fast_route(host) else {
+    let Some((live, authority)) = proxy.fast_route(host, conn) else {
         return Judged::Hyper;
     };
     out.clear();
@@ -558,7 +552,11 @@ fn judge(buf: &[u8], proxy: &Proxy, conn: &Conn, limits: &Limits, out: &mut Vec<
     }
     for part in [
         conn.peer_ip.as_bytes(),
-        b"\r\nx-forwarded-proto: http\r\nx-forwarded-host: ",
+        if conn.tls.is_some() {
+            b"\r\nx-forwarded-proto: https\r\nx-forwarded-host: "
+        } else {
+            b"\r\nx-forwarded-proto: http\r\nx-forwarded-host: "
+        },
         host.as_bytes(),
         b"\r\n\r\n",
     ] {
@@ -714,8 +712,8 @@ fn http_date(out: &mut Vec<u8>) {
 }
 
 /// Writes one of our pages (an upstream failure) in HTTP/1.1.
-async fn write_page(
-    client: &mut TcpStream,
+async fn write_page<C: ClientIo>(
+    client: &mut C,
     page: hyper::Response<crate::proxy::Body>,
     close: bool,
 ) -> io::Result<()> {
@@ -742,7 +740,8 @@ async fn write_page(
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(&body);
-    client.write_all(&out).await
+    client.write_all(&out).await?;
+    client.flush().await
 }
 
 /// A raw upstream HTTP/1.1 connection and the bytes read from it.
@@ -820,12 +819,12 @@ impl Idle {
 
 /// A client connection with the bytes the fast path read but did not relay
 /// put back in front, for hyper.
-struct Rewind {
+struct Rewind<C> {
     rest: Bytes,
-    io: TcpStream,
+    io: C,
 }
 
-impl AsyncRead for Rewind {
+impl<C: ClientIo> AsyncRead for Rewind<C> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -841,7 +840,7 @@ impl AsyncRead for Rewind {
     }
 }
 
-impl AsyncWrite for Rewind {
+impl<C: ClientIo> AsyncWrite for Rewind<C> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -1,4 +1,6 @@
-//! Upstream connections owned by one client connection.
+//! Upstream connections owned by one client connection that hyper serves
+//! (HTTP/1.1 over TLS, and plain HTTP from the first request the fast path
+//! of [`crate::fastpath`] hands over).
 //!
 //! HTTP/1 requests on one client connection come one after another, so each
 //! such connection keeps an upstream connection to itself and reuses it for

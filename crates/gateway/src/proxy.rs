@@ -200,24 +200,33 @@ impl Proxy {
         resp
     }
 
-    /// The serving route for `host` and its upstream, when a plain-HTTP
-    /// request to it can take the fast path (no redirect, no page, no wake).
-    pub(crate) fn fast_route(&self, host: &str) -> Option<(Arc<Live>, Authority)> {
+    /// The serving route for `host` and its upstream, when an HTTP/1.1
+    /// request to it on `conn` can take the fast path (no redirect, no page,
+    /// no wake; over TLS only the host the certificate was chosen for).
+    pub(crate) fn fast_route(&self, host: &str, conn: &Conn) -> Option<(Arc<Live>, Authority)> {
         let live = self.table.lookup(host)?;
         if Phase::of(&live.route) != Phase::Serving {
             return None;
         }
-        if live.cert.is_some() && self.settings.peek().redirect_https {
-            return None;
+        match &conn.tls {
+            Some(Some(sni)) if *sni == live.route.host => {}
+            Some(_) => return None,
+            None if live.cert.is_some() && self.settings.peek().redirect_https => return None,
+            None => {}
         }
         let authority = live.authority.clone()?;
         Some((live, authority))
     }
 
-    /// The page for a plain-HTTP request whose upstream failed (`cause`).
-    pub(crate) fn upstream_failure(&self, live: &Arc<Live>, cause: String) -> Response<Body> {
+    /// The page for a request on `conn` whose upstream failed (`cause`).
+    pub(crate) fn upstream_failure(
+        &self,
+        live: &Arc<Live>,
+        conn: &Conn,
+        cause: String,
+    ) -> Response<Body> {
         let e = crate::forward::upstream_error(live, cause);
-        self.error_page(&e, Some(&live.route.host), Some(live), false)
+        self.error_page(&e, Some(&live.route.host), Some(live), conn.tls.is_some())
     }
 
     /// This worker's idle fast-path upstream connections.

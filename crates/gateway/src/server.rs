@@ -446,7 +446,7 @@ async fn serve_tls(
     let served = tls::served_name(&table, session.server_name());
     let conn = Arc::new(Conn::new(peer, Some(served)));
     if !h2 {
-        return serve_http1(tls, conn, proxy, limits, timer).await;
+        return crate::fastpath::serve(tls, conn, proxy, limits, timer).await;
     }
     let svc = service_fn(move |req| {
         let (proxy, conn) = (proxy.clone(), conn.clone());

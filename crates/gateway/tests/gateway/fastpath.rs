@@ -350,3 +350,35 @@ async fn what_an_idle_upstream_sends_unasked_is_never_taken_for_the_next_answer(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn over_tls_a_kept_alive_connection_is_relayed_for_its_own_host_alone() {
+    let gw = gateway(None).await;
+    let ca = crate::support::Ca::new();
+    let up = upstream_with("secure", true).await;
+    for host in ["a.r.localhost", "b.r.localhost"] {
+        crate::support::put_route_json(
+            &gw,
+            host,
+            serde_json::json!({ "upstream": up.addr.to_string(), "preview": host,
+                "repo": "r", "branch": "b", "tls": ca.leaf(host) }),
+        )
+        .await;
+    }
+    let client = ca.client(&[b"http/1.1"]);
+    let mut s = crate::support::tls_connect(&gw, &client, "a.r.localhost")
+        .await
+        .unwrap();
+    for i in 0..3 {
+        let (code, body) = exchange(&mut s, "a.r.localhost").await;
+        assert_eq!(code, 200, "request {i}: {body}");
+        assert!(
+            body.contains("x-forwarded-proto: https\r\n"),
+            "the upstream is told it was HTTPS: {body}"
+        );
+    }
+    assert_eq!(up.accepted(), 1, "one upstream connection for them all");
+    // Another host on this connection is refused (by hyper, handed the connection).
+    let (code, _) = exchange(&mut s, "b.r.localhost").await;
+    assert_eq!(code, 421, "a connection opened for a is never relayed to b");
+}

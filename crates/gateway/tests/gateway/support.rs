@@ -43,7 +43,10 @@ pub async fn read_head(s: &mut TcpStream) -> Vec<u8> {
 }
 
 /// One answer read whole on a kept-alive connection (by its content-length): status and body.
-pub async fn read_answer(s: &mut TcpStream) -> (u16, String) {
+pub async fn read_answer<S>(s: &mut S) -> (u16, String)
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {
@@ -70,7 +73,10 @@ pub async fn read_answer(s: &mut TcpStream) -> (u16, String) {
 }
 
 /// `GET /n` for `host` on a kept-alive connection, and its answer.
-pub async fn exchange(s: &mut TcpStream, host: &str) -> (u16, String) {
+pub async fn exchange<S>(s: &mut S, host: &str) -> (u16, String)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let req = format!("GET /n HTTP/1.1\r\nhost: {host}\r\n\r\n");
     s.write_all(req.as_bytes()).await.unwrap();
     read_answer(s).await
