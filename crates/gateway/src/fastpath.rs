@@ -453,9 +453,26 @@ async fn read_some(up: &mut Upstream) -> Result<usize, Failed> {
     }
 }
 
-/// Headers never relayed as they are, compared case-blind.
+/// Whether header `name` is `lower`, compared case-blind.
 fn is(name: &str, lower: &str) -> bool {
     name.len() == lower.len() && name.eq_ignore_ascii_case(lower)
+}
+
+/// Headers that describe one hop (RFC 9110 §7.6.1), `Transfer-Encoding` aside:
+/// the fast path relays a chunked answer's framing as it is.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+fn hop_by_hop(name: &str) -> bool {
+    HOP_BY_HOP.iter().any(|h| is(name, h))
 }
 
 /// Whether the request head in `buf` takes the fast path; when it does, its
@@ -506,15 +523,7 @@ fn judge(buf: &[u8], proxy: &Proxy, conn: &Conn, limits: &Limits, out: &mut Vec<
             if xff.replace(h.value).is_some() {
                 return Judged::Hyper;
             }
-        } else if is(n, "transfer-encoding")
-            || is(n, "expect")
-            || is(n, "upgrade")
-            || is(n, "keep-alive")
-            || is(n, "proxy-connection")
-            || is(n, "proxy-authorization")
-            || is(n, "te")
-            || is(n, "trailer")
-        {
+        } else if is(n, "transfer-encoding") || is(n, "expect") || hop_by_hop(n) {
             return Judged::Hyper;
         }
     }
@@ -656,14 +665,7 @@ fn judge_answer(buf: &[u8], t: &Taken, out: &mut Vec<u8>) -> Result<Option<Answe
     out.extend_from_slice(b"\r\n");
     for h in resp.headers.iter() {
         let n = h.name;
-        let hop = is(n, "connection")
-            || is(n, "keep-alive")
-            || is(n, "proxy-connection")
-            || is(n, "proxy-authenticate")
-            || is(n, "proxy-authorization")
-            || is(n, "te")
-            || is(n, "trailer")
-            || is(n, "upgrade")
+        let hop = hop_by_hop(n)
             || named.iter().any(|m| m.eq_ignore_ascii_case(n))
             // The framing the client gets is the one relayed: chunked passes
             // through as it is; a length next to it is dropped (RFC 9112 §6.3).

@@ -14,7 +14,7 @@ use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::support::{
-    exchange, gateway, put_route, read_answer, read_head, upstream_with, ws_upstream,
+    exchange, gateway, put_route, read_answer, read_head, read_until, upstream_with, ws_upstream,
 };
 
 /// An upstream that answers the n-th request on each connection with
@@ -58,21 +58,11 @@ async fn read_to_close(c: &mut TcpStream) -> String {
     String::from_utf8_lossy(&all).to_string()
 }
 
-/// Reads until `seen` holds `needle` (fails after 5 s).
-async fn read_until(c: &mut TcpStream, needle: &str) -> String {
+/// Reads until the text holds `needle`; the text.
+async fn text_until(c: &mut TcpStream, needle: &str) -> String {
     let mut seen = Vec::new();
-    let mut buf = [0u8; 8192];
-    let found = timeout(Duration::from_secs(5), async {
-        while !String::from_utf8_lossy(&seen).contains(needle) {
-            let n = c.read(&mut buf).await.unwrap();
-            assert!(n > 0, "closed before {needle:?}");
-            seen.extend_from_slice(&buf[..n]);
-        }
-    })
-    .await;
-    let text = String::from_utf8_lossy(&seen).to_string();
-    assert!(found.is_ok(), "{needle:?} never came; got {text:?}");
-    text
+    read_until(c, &mut seen, needle, "the answer").await;
+    String::from_utf8_lossy(&seen).to_string()
 }
 
 #[tokio::test]
@@ -106,7 +96,7 @@ async fn a_chunked_answer_passes_through_with_its_trailers_and_the_connection_go
     c.write_all(b"GET / HTTP/1.1\r\nhost: chunks.r.localhost\r\n\r\n")
         .await
         .unwrap();
-    let first = read_until(&mut c, "x-sum: 42\r\n\r\n").await;
+    let first = text_until(&mut c, "x-sum: 42\r\n\r\n").await;
     assert!(
         first.contains("transfer-encoding: chunked\r\n"),
         "the framing is kept: {first}"
@@ -158,7 +148,7 @@ async fn a_head_request_gets_the_head_alone_and_the_connection_goes_on() {
     c.write_all(b"HEAD / HTTP/1.1\r\nhost: head.r.localhost\r\n\r\n")
         .await
         .unwrap();
-    let head = read_until(&mut c, "\r\n\r\n").await;
+    let head = text_until(&mut c, "\r\n\r\n").await;
     assert!(head.contains("content-length: 1000\r\n"), "{head}");
     let (s, body) = exchange(&mut c, "head.r.localhost").await;
     assert_eq!(

@@ -1,30 +1,9 @@
 //! Bodies pass through as they come, both ways, without waiting for the end.
 
-use std::time::Duration;
-
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::time::timeout;
 
-use crate::support::{gateway, http, put_route, read_head};
-
-/// Reads from `s` into `seen` until it contains `needle` (fails after 5 s).
-async fn read_until(s: &mut TcpStream, seen: &mut Vec<u8>, needle: &str, why: &str) {
-    let mut buf = vec![0u8; 65536];
-    let found = timeout(Duration::from_secs(5), async {
-        while !String::from_utf8_lossy(seen).contains(needle) {
-            let n = s.read(&mut buf).await.unwrap();
-            assert!(n > 0, "closed before {needle:?} arrived");
-            seen.extend_from_slice(&buf[..n]);
-        }
-    })
-    .await;
-    assert!(
-        found.is_ok(),
-        "{why}: {needle:?} never arrived; got {:?}",
-        String::from_utf8_lossy(seen)
-    );
-}
+use crate::support::{gateway, http, put_route, read_head, read_until};
 
 #[tokio::test]
 async fn bodies_stream_both_ways_before_they_end() {

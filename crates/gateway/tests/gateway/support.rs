@@ -72,6 +72,24 @@ where
     }
 }
 
+/// Reads from `s` into `seen` until it contains `needle` (fails after 5 s).
+pub async fn read_until(s: &mut TcpStream, seen: &mut Vec<u8>, needle: &str, why: &str) {
+    let mut buf = vec![0u8; 65536];
+    let found = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while !String::from_utf8_lossy(seen).contains(needle) {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before {needle:?} arrived");
+            seen.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    assert!(
+        found.is_ok(),
+        "{why}: {needle:?} never arrived; got {:?}",
+        String::from_utf8_lossy(seen)
+    );
+}
+
 /// `GET /n` for `host` on a kept-alive connection, and its answer.
 pub async fn exchange<S>(s: &mut S, host: &str) -> (u16, String)
 where
