@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::support::{
     exchange, gateway, put_route, read_answer, read_head, read_until, upstream_with, ws_upstream,
+    Gw,
 };
 
 /// An upstream that answers the n-th request on each connection with
@@ -46,6 +47,24 @@ async fn scripted(answers: Vec<&'static [u8]>) -> (SocketAddr, Arc<Mutex<Vec<Str
         }
     });
     (addr, seen)
+}
+
+/// Routes `host` to a [`scripted`] upstream; the request heads it saw.
+async fn route_to_script(
+    gw: &Gw,
+    host: &str,
+    answers: Vec<&'static [u8]>,
+) -> Arc<Mutex<Vec<String>>> {
+    let (addr, seen) = scripted(answers).await;
+    put_route(gw, host, addr).await;
+    seen
+}
+
+/// A new connection to the gateway that has sent `raw`.
+async fn ask(gw: &Gw, raw: &[u8]) -> TcpStream {
+    let mut c = TcpStream::connect(gw.proxy).await.unwrap();
+    c.write_all(raw).await.unwrap();
+    c
 }
 
 /// Reads everything until the gateway closes (fails after 5 s).
@@ -86,16 +105,11 @@ async fn pipelined_requests_are_answered_in_order() {
 #[tokio::test]
 async fn a_chunked_answer_passes_through_with_its_trailers_and_the_connection_goes_on() {
     let gw = gateway(None).await;
-    let (addr, _) = scripted(vec![
+    let _ = route_to_script(&gw, "chunks.r.localhost", vec![
         b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-sum\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nx-sum: 42\r\n\r\n",
         b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nnext",
-    ])
-    .await;
-    put_route(&gw, "chunks.r.localhost", addr).await;
-    let mut c = TcpStream::connect(gw.proxy).await.unwrap();
-    c.write_all(b"GET / HTTP/1.1\r\nhost: chunks.r.localhost\r\n\r\n")
-        .await
-        .unwrap();
+    ]).await;
+    let mut c = ask(&gw, b"GET / HTTP/1.1\r\nhost: chunks.r.localhost\r\n\r\n").await;
     let first = text_until(&mut c, "x-sum: 42\r\n\r\n").await;
     assert!(
         first.contains("transfer-encoding: chunked\r\n"),
@@ -117,15 +131,13 @@ async fn a_chunked_answer_passes_through_with_its_trailers_and_the_connection_go
 async fn an_answer_that_ends_with_its_connection_reaches_the_client_whole_then_the_client_is_closed(
 ) {
     let gw = gateway(None).await;
-    let (addr, _) = scripted(vec![
-        b"HTTP/1.1 200 OK\r\nx-kind: unframed\r\n\r\nall of it",
-    ])
+    let _ = route_to_script(
+        &gw,
+        "unframed.r.localhost",
+        vec![b"HTTP/1.1 200 OK\r\nx-kind: unframed\r\n\r\nall of it"],
+    )
     .await;
-    put_route(&gw, "unframed.r.localhost", addr).await;
-    let mut c = TcpStream::connect(gw.proxy).await.unwrap();
-    c.write_all(b"GET / HTTP/1.1\r\nhost: unframed.r.localhost\r\n\r\n")
-        .await
-        .unwrap();
+    let mut c = ask(&gw, b"GET / HTTP/1.1\r\nhost: unframed.r.localhost\r\n\r\n").await;
     let text = read_to_close(&mut c).await;
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
     assert!(
@@ -138,16 +150,16 @@ async fn an_answer_that_ends_with_its_connection_reaches_the_client_whole_then_t
 #[tokio::test]
 async fn a_head_request_gets_the_head_alone_and_the_connection_goes_on() {
     let gw = gateway(None).await;
-    let (addr, _) = scripted(vec![
-        b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
-    ])
+    let _ = route_to_script(
+        &gw,
+        "head.r.localhost",
+        vec![
+            b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+        ],
+    )
     .await;
-    put_route(&gw, "head.r.localhost", addr).await;
-    let mut c = TcpStream::connect(gw.proxy).await.unwrap();
-    c.write_all(b"HEAD / HTTP/1.1\r\nhost: head.r.localhost\r\n\r\n")
-        .await
-        .unwrap();
+    let mut c = ask(&gw, b"HEAD / HTTP/1.1\r\nhost: head.r.localhost\r\n\r\n").await;
     let head = text_until(&mut c, "\r\n\r\n").await;
     assert!(head.contains("content-length: 1000\r\n"), "{head}");
     let (s, body) = exchange(&mut c, "head.r.localhost").await;
@@ -161,8 +173,12 @@ async fn a_head_request_gets_the_head_alone_and_the_connection_goes_on() {
 #[tokio::test]
 async fn a_small_request_body_reaches_the_upstream_whole() {
     let gw = gateway(None).await;
-    let (addr, seen) = scripted(vec![b"HTTP/1.1 201 Created\r\ncontent-length: 0\r\n\r\n"]).await;
-    put_route(&gw, "post.r.localhost", addr).await;
+    let seen = route_to_script(
+        &gw,
+        "post.r.localhost",
+        vec![b"HTTP/1.1 201 Created\r\ncontent-length: 0\r\n\r\n"],
+    )
+    .await;
     let mut c = TcpStream::connect(gw.proxy).await.unwrap();
     c.write_all(
         b"POST /form HTTP/1.1\r\nhost: post.r.localhost\r\ncontent-length: 11\r\n\r\nhello",
@@ -245,8 +261,12 @@ async fn a_kept_alive_upstream_connection_that_was_closed_meanwhile_is_replaced_
     let gw = gateway(None).await;
     // It answers one request per connection and then hangs up without saying
     // so, as an upstream's idle timeout would.
-    let (addr, seen) = scripted(vec![b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"]).await;
-    put_route(&gw, "hangup.r.localhost", addr).await;
+    let seen = route_to_script(
+        &gw,
+        "hangup.r.localhost",
+        vec![b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"],
+    )
+    .await;
     let mut c = TcpStream::connect(gw.proxy).await.unwrap();
     for i in 0..4 {
         let (s, body) = exchange(&mut c, "hangup.r.localhost").await;
@@ -264,8 +284,12 @@ async fn a_request_met_by_a_hang_up_is_sent_again_only_when_that_is_safe() {
     let gw = gateway(None).await;
     // Each connection answers its first request and hangs up on the second
     // as it arrives: the race of a kept-alive connection's idle timeout.
-    let (addr, seen) = scripted(vec![b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", b""]).await;
-    put_route(&gw, "race.r.localhost", addr).await;
+    let seen = route_to_script(
+        &gw,
+        "race.r.localhost",
+        vec![b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", b""],
+    )
+    .await;
     let mut c = TcpStream::connect(gw.proxy).await.unwrap();
     assert_eq!(exchange(&mut c, "race.r.localhost").await.0, 200);
     let (s, body) = exchange(&mut c, "race.r.localhost").await;
