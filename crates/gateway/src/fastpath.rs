@@ -246,12 +246,13 @@ impl Relay {
                     let now = end.unwrap_or(rest.len());
                     self.back.extend_from_slice(&rest[..now]);
                     put(client, &self.back).await?;
-                    let leftover = rest.len() - now;
+                    let mut leftover = rest.len() - now;
                     up.buf.clear();
                     if end.is_none() {
-                        relay_chunked(&mut up, client, chunks)
+                        let extra = relay_chunked(&mut up, client, chunks)
                             .await
                             .map_err(|_| Failed::Client)?;
+                        leftover += usize::from(extra);
                     }
                     self.keep(up, answer.reusable && leftover == 0);
                     return Ok(true);
@@ -259,16 +260,17 @@ impl Relay {
                 Framing::UntilClose => (rest.len(), None),
             };
             self.back.extend_from_slice(&rest[..body_now]);
-            let leftover = rest.len() - body_now;
+            let mut leftover = rest.len() - body_now;
             put(client, &self.back).await?;
             up.buf.clear();
             match (answer.framing, ends) {
                 (_, Some(_)) => {}
                 // The head is out: a failure from here on can only end the connection.
                 (Framing::Length(n), None) => {
-                    relay_length(&mut up, client, n - body_now as u64)
+                    let extra = relay_length(&mut up, client, n - body_now as u64)
                         .await
                         .map_err(|_| Failed::Client)?;
+                    leftover += usize::from(extra);
                 }
                 _ => {
                     let _ = relay_until_close(&mut up, client).await;
@@ -381,47 +383,40 @@ async fn read_answer(up: &mut Upstream, t: &Taken, out: &mut Vec<u8>) -> Result<
     }
 }
 
-/// Relays the `left` body bytes still to come.
+/// Relays the `left` body bytes still to come; `Ok(true)` when the upstream
+/// sent more than that (the client gets its answer; the connection is not reused).
 async fn relay_length<C: ClientIo>(
     up: &mut Upstream,
     client: &mut C,
     mut left: u64,
-) -> Result<(), Failed> {
+) -> Result<bool, Failed> {
     while left > 0 {
         let n = read_some(up).await?;
-        if n as u64 > left {
-            return Err(Failed::Upstream(
-                "the upstream sent more than its content-length".into(),
-            ));
-        }
-        left -= n as u64;
-        put(client, &up.buf).await?;
+        let now = n.min(left as usize);
+        left -= now as u64;
+        put(client, &up.buf[..now]).await?;
         up.buf.clear();
+        if now < n {
+            return Ok(true);
+        }
     }
-    Ok(())
+    Ok(false)
 }
 
-/// Relays a chunked body until its end.
+/// Relays a chunked body until its end; `Ok(true)` as for [`relay_length`].
 async fn relay_chunked<C: ClientIo>(
     up: &mut Upstream,
     client: &mut C,
     mut chunks: Chunked,
-) -> Result<(), Failed> {
+) -> Result<bool, Failed> {
     loop {
         let n = read_some(up).await?;
         let end = chunks.scan(&up.buf[..n]).map_err(|_| bad_chunk())?;
         let now = end.unwrap_or(n);
         put(client, &up.buf[..now]).await?;
-        let extra = n - now;
         up.buf.clear();
         if end.is_some() {
-            return if extra == 0 {
-                Ok(())
-            } else {
-                Err(Failed::Upstream(
-                    "the upstream sent bytes after its answer".into(),
-                ))
-            };
+            return Ok(now < n);
         }
     }
 }

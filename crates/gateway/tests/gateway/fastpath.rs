@@ -396,3 +396,37 @@ async fn over_tls_a_kept_alive_connection_is_relayed_for_its_own_host_alone() {
     let (code, _) = exchange(&mut s, "b.r.localhost").await;
     assert_eq!(code, 421, "a connection opened for a is never relayed to b");
 }
+
+#[tokio::test]
+async fn bytes_an_upstream_sends_past_its_answer_never_reach_the_client_as_another() {
+    let gw = gateway(None).await;
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = l.accept().await.unwrap();
+            tokio::spawn(async move {
+                read_head(&mut s).await;
+                s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhello")
+                    .await
+                    .unwrap();
+                // The rest of the body comes later, with a forged second answer after it.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let _ = s
+                    .write_all(b"worldHTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\nsmuggled")
+                    .await;
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            });
+        }
+    });
+    put_route(&gw, "forged.r.localhost", addr).await;
+    let mut c = TcpStream::connect(gw.proxy).await.unwrap();
+    for i in 0..2 {
+        let (s, body) = exchange(&mut c, "forged.r.localhost").await;
+        assert_eq!(
+            (s, body.as_str()),
+            (200, "helloworld"),
+            "request {i} gets its own answer"
+        );
+    }
+}
