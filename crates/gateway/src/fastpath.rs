@@ -20,6 +20,10 @@
 //! answers: a head the fast path doubts is judged by hyper alone, and
 //! request smuggling (`Content-Length` with `Transfer-Encoding`, repeated
 //! lengths) never takes the fast path.
+//!
+//! One difference is left: a client that goes while the upstream is still
+//! working on its request is noticed when the answer is written, not at once
+//! as hyper noticed it, so that upstream request runs to its end.
 
 use std::io;
 use std::pin::Pin;
