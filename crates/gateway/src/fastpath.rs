@@ -92,6 +92,9 @@ pub(crate) async fn serve<C: ClientIo>(
         }
     }
     relay.park_upstream();
+    // Over TLS this sends close_notify: without it a client may take an
+    // answer that ends with the connection for a cut-off one.
+    let _ = tokio::time::timeout(Duration::from_secs(1), client.shutdown()).await;
 }
 
 /// What comes after one request.

@@ -430,3 +430,30 @@ async fn bytes_an_upstream_sends_past_its_answer_never_reach_the_client_as_anoth
         );
     }
 }
+
+#[tokio::test]
+async fn over_tls_an_answer_that_ends_with_its_connection_ends_with_close_notify() {
+    let gw = gateway(None).await;
+    let ca = crate::support::Ca::new();
+    let (addr, _) = scripted(vec![b"HTTP/1.1 200 OK\r\n\r\nuntil the end"]).await;
+    crate::support::put_route_json(
+        &gw,
+        "end.r.localhost",
+        serde_json::json!({ "upstream": addr.to_string(), "preview": "end.r.localhost",
+            "repo": "r", "branch": "b", "tls": ca.leaf("end.r.localhost") }),
+    )
+    .await;
+    let mut s = crate::support::tls_connect(&gw, &ca.client(&[b"http/1.1"]), "end.r.localhost")
+        .await
+        .unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nhost: end.r.localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut all = Vec::new();
+    // rustls reports a connection closed without close_notify as an error.
+    timeout(Duration::from_secs(5), s.read_to_end(&mut all))
+        .await
+        .unwrap()
+        .expect("a clean TLS close");
+    assert!(String::from_utf8_lossy(&all).ends_with("until the end"));
+}
