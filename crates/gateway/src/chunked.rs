@@ -10,6 +10,10 @@ enum At {
         any: bool,
         size: u64,
     },
+    /// In whitespace after the size (before `;` or the line's end).
+    SizeWs {
+        size: u64,
+    },
     /// In a chunk extension, after the size.
     Ext {
         size: u64,
@@ -29,6 +33,8 @@ enum At {
     LineStart,
     /// Inside a trailer line.
     Line,
+    /// After a trailer line's CR.
+    LineLf,
     /// After the final empty line's CR.
     EndLf,
 }
@@ -81,8 +87,16 @@ impl Chunked {
                         any: true,
                         size: size * 16 + u64::from(d),
                     },
-                    (None, b';' | b' ' | b'\t') if any => At::Ext { size },
+                    (None, b' ' | b'\t') if any => At::SizeWs { size },
+                    (None, b';') if any => At::Ext { size },
                     (None, b'\r') if any => At::SizeLf { size },
+                    _ => return Err(BadChunk),
+                }
+                .step(&mut i),
+                At::SizeWs { size } => match c {
+                    b' ' | b'\t' => At::SizeWs { size },
+                    b';' => At::Ext { size },
+                    b'\r' => At::SizeLf { size },
                     _ => return Err(BadChunk),
                 }
                 .step(&mut i),
@@ -112,10 +126,13 @@ impl Chunked {
                 }
                 .step(&mut i),
                 At::Line => match c {
-                    b'\n' => At::LineStart,
+                    b'\r' => At::LineLf,
+                    b'\n' => return Err(BadChunk),
                     _ => At::Line,
                 }
                 .step(&mut i),
+                At::LineLf if c == b'\n' => At::LineStart.step(&mut i),
+                At::LineLf => return Err(BadChunk),
                 At::EndLf if c == b'\n' => return Ok(Some(i + 1)),
                 At::EndLf => return Err(BadChunk),
             };
@@ -146,7 +163,7 @@ mod tests {
     use super::*;
 
     const BODY: &[u8] =
-        b"5;ext=1\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\ngrpc-status: 0\r\n\r\n";
+        b"5 ;ext=1\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\ngrpc-status: 0\r\n\r\n";
 
     #[test]
     fn finds_the_end_of_a_body_fed_whole_or_a_byte_at_a_time() {
@@ -177,6 +194,8 @@ mod tests {
             b"5\r\nhelloX",
             b"1000000000000000000\r\n",
             b"0\r\n\n",
+            b"5 junk\r\n",
+            b"0\r\nx-a: 1\n\r\n",
         ] {
             assert_eq!(Chunked::default().scan(bad), Err(BadChunk), "{bad:?}");
         }

@@ -21,9 +21,8 @@
 //! request smuggling (`Content-Length` with `Transfer-Encoding`, repeated
 //! lengths) never takes the fast path.
 //!
-//! One difference is left: a client that goes while the upstream is still
-//! working on its request is noticed when the answer is written, not at once
-//! as hyper noticed it, so that upstream request runs to its end.
+//! As with hyper, a client that goes while its request is with the upstream
+//! ends that request at once (the upstream connection is dropped).
 
 use std::io;
 use std::pin::Pin;
@@ -83,9 +82,14 @@ pub(crate) async fn serve<C: ClientIo>(
         match relay.one(&mut client, &conn, &proxy, limits, &timer).await {
             Next::Again => continue,
             Next::Close => break,
+            // Dropped without a clean close, so the client sees it was cut off.
+            Next::Cut => return,
             Next::Hyper => {
                 relay.park_upstream();
                 let rest = relay.buf.split().freeze();
+                // Its deadline, armed with this task's waker, would wake the
+                // task every tick from its expiry on while hyper serves.
+                drop(relay);
                 let io = Rewind { rest, io: client };
                 return serve_http1(io, conn, proxy, limits, timer).await;
             }
@@ -103,6 +107,8 @@ enum Next {
     Again,
     /// The connection is done.
     Close,
+    /// The upstream broke off mid-answer: the connection is dropped, not closed.
+    Cut,
     /// hyper serves the connection from the request in the buffer on.
     Hyper,
 }
@@ -186,6 +192,10 @@ impl Relay {
                 return Next::Close;
             }
         };
+        if taken.len > self.buf.len() && !limits.header_timeout.is_zero() {
+            // The body gets a deadline of its own, not what the head left of it.
+            timer.reset(&mut self.deadline, Instant::now() + limits.header_timeout);
+        }
         while self.buf.len() < taken.len {
             if !self.read_client(client, limits).await {
                 return Next::Close;
@@ -201,10 +211,11 @@ impl Relay {
             Ok(true) if !taken.close => Next::Again,
             Ok(_) => Next::Close,
             Err(Failed::Client) => Next::Close,
+            Err(Failed::Cut) => Next::Cut,
             Err(Failed::Upstream(cause)) => {
                 self.upstream = None;
                 let page = proxy.upstream_failure(&taken.live, conn, cause);
-                match write_page(client, page, taken.close).await {
+                match write_page(client, page, taken.close, taken.head).await {
                     Ok(()) if !taken.close => Next::Again,
                     _ => Next::Close,
                 }
@@ -232,7 +243,7 @@ impl Relay {
     /// Sends the request in `out` upstream and relays the answer; `Ok(true)`
     /// when the client connection can carry another request.
     async fn exchange<C: ClientIo>(&mut self, client: &mut C, t: &Taken) -> Result<bool, Failed> {
-        let (mut up, mut answer) = self.send(t).await?;
+        let (mut up, mut answer) = self.send(t, client).await?;
         loop {
             let rest = &up.buf[answer.head_len..];
             if answer.informational {
@@ -256,9 +267,7 @@ impl Relay {
                     let mut leftover = rest.len() - now;
                     up.buf.clear();
                     if end.is_none() {
-                        let extra = relay_chunked(&mut up, client, chunks)
-                            .await
-                            .map_err(|_| Failed::Client)?;
+                        let extra = relay_chunked(&mut up, client, chunks).await.map_err(cut)?;
                         leftover += usize::from(extra);
                     }
                     self.keep(up, answer.reusable && leftover == 0);
@@ -276,11 +285,11 @@ impl Relay {
                 (Framing::Length(n), None) => {
                     let extra = relay_length(&mut up, client, n - body_now as u64)
                         .await
-                        .map_err(|_| Failed::Client)?;
+                        .map_err(cut)?;
                     leftover += usize::from(extra);
                 }
                 _ => {
-                    let _ = relay_until_close(&mut up, client).await;
+                    relay_until_close(&mut up, client).await.map_err(cut)?;
                     return Ok(false);
                 }
             }
@@ -298,7 +307,11 @@ impl Relay {
 
     /// Writes `request` on this connection's upstream connection (or an idle
     /// or new one) and reads the answer's head.
-    async fn send(&mut self, t: &Taken) -> Result<(Upstream, Answer), Failed> {
+    async fn send<C: ClientIo>(
+        &mut self,
+        t: &Taken,
+        client: &mut C,
+    ) -> Result<(Upstream, Answer), Failed> {
         let held = self.upstream.take();
         let mut candidate = match held {
             Some(u) if u.authority == t.authority => Some(u),
@@ -317,7 +330,7 @@ impl Relay {
             // one when that is safe, as hyper's pool and nginx do.
             let sent = up.stream.write_all(&self.out).await.is_ok();
             if sent {
-                match read_answer(&mut up, t, &mut self.back).await {
+                match await_answer(&mut up, t, &mut self.back, &mut self.buf, client).await {
                     Ok(a) => return Ok((up, a)),
                     Err(Failed::Upstream(_)) if up.buf.is_empty() && t.idempotent => {}
                     Err(e) => return Err(e),
@@ -329,7 +342,7 @@ impl Relay {
             .write_all(&self.out)
             .await
             .map_err(|e| Failed::Upstream(e.to_string()))?;
-        let a = read_answer(&mut up, t, &mut self.back).await?;
+        let a = await_answer(&mut up, t, &mut self.back, &mut self.buf, client).await?;
         Ok((up, a))
     }
 
@@ -343,10 +356,20 @@ impl Relay {
 
 /// Why an exchange ended early.
 enum Failed {
-    /// The client went, or has part of an answer: nothing more can be written to it.
+    /// The client went: nothing more can be written to it.
     Client,
+    /// The upstream broke off after part of the answer went out.
+    Cut,
     /// The upstream could not be reached or broke off; the root cause.
     Upstream(String),
+}
+
+/// A failure once the answer's head is out: the client's answer is cut off.
+fn cut(e: Failed) -> Failed {
+    match e {
+        Failed::Upstream(_) => Failed::Cut,
+        other => other,
+    }
 }
 
 fn bad_chunk() -> Failed {
@@ -362,6 +385,41 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> ClientIo for T {}
 async fn put<C: ClientIo>(client: &mut C, bytes: &[u8]) -> Result<(), Failed> {
     client.write_all(bytes).await.map_err(|_| Failed::Client)?;
     client.flush().await.map_err(|_| Failed::Client)
+}
+
+/// Most bytes a client may send ahead (pipelined) while its request is
+/// with the upstream; beyond them the client is not read until the answer.
+const AHEAD_MAX: usize = 64 * 1024;
+
+/// [`read_answer`], while watching the client: one that goes (or breaks
+/// off) meanwhile is [`Failed::Client`], and the upstream connection is
+/// dropped, so a preview that never answers holds no client, and no
+/// connection slot, longer than that client waits. Bytes the client sends
+/// ahead are kept in `ahead` for the next request.
+async fn await_answer<C: ClientIo>(
+    up: &mut Upstream,
+    t: &Taken,
+    back: &mut Vec<u8>,
+    ahead: &mut BytesMut,
+    client: &mut C,
+) -> Result<Answer, Failed> {
+    let mut answer = std::pin::pin!(read_answer(up, t, back));
+    loop {
+        if ahead.len() >= AHEAD_MAX {
+            return answer.await;
+        }
+        if ahead.capacity() - ahead.len() < 1024 {
+            ahead.reserve(8 * 1024);
+        }
+        tokio::select! {
+            biased;
+            a = &mut answer => return a,
+            r = client.read_buf(ahead) => match r {
+                Ok(n) if n > 0 => {}
+                _ => return Err(Failed::Client),
+            },
+        }
+    }
 }
 
 /// Reads until a whole answer head is in `up.buf`, and rewrites it into `out`.
@@ -609,6 +667,9 @@ fn judge_answer(buf: &[u8], t: &Taken, out: &mut Vec<u8>) -> Result<Option<Answe
     let (Some(code), Some(version)) = (resp.code, resp.version) else {
         return Err(bad("no status"));
     };
+    if code < 100 {
+        return Err(bad("a status below 100"));
+    }
     if code == 101 {
         return Err(bad("101 Switching Protocols without an upgrade asked for"));
     }
@@ -637,7 +698,10 @@ fn judge_answer(buf: &[u8], t: &Taken, out: &mut Vec<u8>) -> Result<Option<Answe
                 } else if token.eq_ignore_ascii_case(b"keep-alive") {
                     // HTTP/1.0 upstreams are not kept alive here at all.
                 } else if let Ok(name) = std::str::from_utf8(token) {
-                    named.push(name);
+                    // The framing is relayed as it is, so its headers must stay.
+                    if !is(name, "content-length") && !is(name, "transfer-encoding") {
+                        named.push(name);
+                    }
                 }
             }
         }
@@ -720,6 +784,7 @@ async fn write_page<C: ClientIo>(
     client: &mut C,
     page: hyper::Response<crate::proxy::Body>,
     close: bool,
+    head: bool,
 ) -> io::Result<()> {
     let (parts, body) = page.into_parts();
     let body = body
@@ -743,7 +808,9 @@ async fn write_page<C: ClientIo>(
         out.extend_from_slice(b"connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(&body);
+    if !head {
+        out.extend_from_slice(&body);
+    }
     client.write_all(&out).await?;
     client.flush().await
 }

@@ -457,3 +457,125 @@ async fn over_tls_an_answer_that_ends_with_its_connection_ends_with_close_notify
         .expect("a clean TLS close");
     assert!(String::from_utf8_lossy(&all).ends_with("until the end"));
 }
+
+#[tokio::test]
+async fn an_answer_naming_its_framing_in_connection_keeps_its_framing() {
+    let gw = gateway(None).await;
+    let _ = route_to_script(
+        &gw,
+        "named.r.localhost",
+        vec![
+            b"HTTP/1.1 200 OK\r\nconnection: transfer-encoding, x-hop\r\nx-hop: 1\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nnext",
+        ],
+    )
+    .await;
+    let mut c = ask(&gw, b"GET / HTTP/1.1\r\nhost: named.r.localhost\r\n\r\n").await;
+    let first = text_until(&mut c, "0\r\n\r\n").await;
+    assert!(first.contains("transfer-encoding: chunked\r\n"), "{first}");
+    assert!(
+        !first.contains("x-hop"),
+        "a named header is dropped: {first}"
+    );
+    let (s, body) = exchange(&mut c, "named.r.localhost").await;
+    assert_eq!((s, body.as_str()), (200, "next"));
+}
+
+#[tokio::test]
+async fn a_failure_page_for_a_head_request_has_no_body() {
+    let gw = gateway(None).await;
+    let gone = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gone_addr = gone.local_addr().unwrap();
+    drop(gone);
+    put_route(&gw, "headless.r.localhost", gone_addr).await;
+    let mut c = ask(
+        &gw,
+        b"HEAD / HTTP/1.1\r\nhost: headless.r.localhost\r\n\r\n",
+    )
+    .await;
+    let head = text_until(&mut c, "\r\n\r\n").await;
+    assert!(head.starts_with("HTTP/1.1 502"), "{head}");
+    assert!(head.ends_with("\r\n\r\n"), "nothing after the head: {head}");
+    // Had a body followed the head, this answer would start inside it.
+    let (s, page) = exchange(&mut c, "headless.r.localhost").await;
+    assert_eq!(s, 502);
+    assert!(page.contains("headless.r.localhost"), "{page}");
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_while_the_upstream_thinks_ends_that_upstream_request() {
+    let gw = gateway(None).await;
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let (gone_tx, gone_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        read_head(&mut s).await;
+        // Never answers; tells when the gateway hangs up.
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).await.unwrap_or(0);
+        let _ = gone_tx.send(n);
+    });
+    put_route(&gw, "thinking.r.localhost", addr).await;
+    let c = ask(
+        &gw,
+        b"GET /slow HTTP/1.1\r\nhost: thinking.r.localhost\r\n\r\n",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(c);
+    let n = timeout(Duration::from_secs(3), gone_rx)
+        .await
+        .expect("the upstream connection is dropped when the client goes")
+        .unwrap();
+    assert_eq!(n, 0, "the upstream saw the end, not more bytes");
+}
+
+#[tokio::test]
+async fn a_status_below_100_is_refused() {
+    let gw = gateway(None).await;
+    let _ = route_to_script(&gw, "odd.r.localhost", vec![b"HTTP/1.1 099 Odd\r\n\r\n"]).await;
+    let mut c = TcpStream::connect(gw.proxy).await.unwrap();
+    let (s, _) = exchange(&mut c, "odd.r.localhost").await;
+    assert_eq!(s, 502);
+}
+
+#[tokio::test]
+async fn over_tls_an_answer_the_upstream_cuts_off_is_not_closed_cleanly() {
+    let gw = gateway(None).await;
+    let ca = crate::support::Ca::new();
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        read_head(&mut s).await;
+        s.write_all(b"HTTP/1.1 200 OK\r\n\r\npart of it")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // A reset, not an end: the answer was cut off.
+        s.set_linger(Some(Duration::ZERO)).unwrap();
+    });
+    crate::support::put_route_json(
+        &gw,
+        "cut.r.localhost",
+        serde_json::json!({ "upstream": addr.to_string(), "preview": "cut.r.localhost",
+            "repo": "r", "branch": "b", "tls": ca.leaf("cut.r.localhost") }),
+    )
+    .await;
+    let mut s = crate::support::tls_connect(&gw, &ca.client(&[b"http/1.1"]), "cut.r.localhost")
+        .await
+        .unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nhost: cut.r.localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut all = Vec::new();
+    let read = timeout(Duration::from_secs(5), s.read_to_end(&mut all))
+        .await
+        .unwrap();
+    assert!(
+        read.is_err(),
+        "a cut-off answer must not end like a whole one"
+    );
+    assert!(String::from_utf8_lossy(&all).ends_with("part of it"));
+}
