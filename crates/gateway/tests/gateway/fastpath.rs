@@ -554,7 +554,7 @@ async fn over_tls_an_answer_the_upstream_cuts_off_is_not_closed_cleanly() {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
         // A reset, not an end: the answer was cut off.
-        s.set_linger(Some(Duration::ZERO)).unwrap();
+        s.set_zero_linger().unwrap();
     });
     crate::support::put_route_json(
         &gw,
