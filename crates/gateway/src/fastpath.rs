@@ -61,7 +61,7 @@ const IDLE_FOR: Duration = Duration::from_secs(60);
 /// The header deadline while a request is relayed: so far off it never fires.
 const UNARMED: Duration = Duration::from_secs(365 * 24 * 3600);
 
-/// Serves one plain-HTTP client connection: by hand while its requests are
+/// Serves one HTTP/1.1 client connection (plain or TLS): by hand while its requests are
 /// common ones, then by hyper from the first that is not.
 pub(crate) async fn serve<C: ClientIo>(
     mut client: C,
@@ -158,7 +158,7 @@ enum Framing {
     UntilClose,
 }
 
-/// An upstream answer's head, rewritten for the client into `Relay::out`.
+/// An upstream answer's head, rewritten for the client into `Relay::back`.
 struct Answer {
     head_len: usize,
     informational: bool,
