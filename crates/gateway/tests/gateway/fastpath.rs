@@ -14,8 +14,8 @@ use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::support::{
-    exchange, gateway, put_route, read_answer, read_head, read_until, upstream_with, ws_upstream,
-    Gw,
+    exchange, gateway, put_route, put_route_json, read_answer, read_head, read_until, tls_connect,
+    upstream_with, ws_upstream, Ca, Gw,
 };
 
 /// An upstream that answers the n-th request on each connection with
@@ -65,6 +65,58 @@ async fn ask(gw: &Gw, raw: &[u8]) -> TcpStream {
     let mut c = TcpStream::connect(gw.proxy).await.unwrap();
     c.write_all(raw).await.unwrap();
     c
+}
+
+/// What a [`staged`] upstream does after its second write.
+#[derive(Clone, Copy)]
+enum Then {
+    /// Keeps the connection open, saying nothing more.
+    Hold,
+    /// Resets the connection.
+    Reset,
+}
+
+/// An upstream that, on each connection, reads a request head, writes
+/// `first`, then a moment later `later`, then does `then`.
+async fn staged(first: &'static [u8], later: &'static [u8], then: Then) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = l.accept().await.unwrap();
+            tokio::spawn(async move {
+                read_head(&mut s).await;
+                s.write_all(first).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                let _ = s.write_all(later).await;
+                match then {
+                    Then::Hold => tokio::time::sleep(Duration::from_secs(5)).await,
+                    Then::Reset => s.set_zero_linger().unwrap(),
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Routes `host` to `upstream` with a leaf from `ca`, and opens a TLS
+/// connection for it (HTTP/1.1 by ALPN).
+async fn tls_route(
+    gw: &Gw,
+    ca: &Ca,
+    host: &str,
+    upstream: SocketAddr,
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    put_route_json(
+        gw,
+        host,
+        serde_json::json!({ "upstream": upstream.to_string(), "preview": host,
+            "repo": "r", "branch": "b", "tls": ca.leaf(host) }),
+    )
+    .await;
+    tls_connect(gw, &ca.client(&[b"http/1.1"]), host)
+        .await
+        .unwrap()
 }
 
 /// Reads everything until the gateway closes (fails after 5 s).
@@ -336,26 +388,13 @@ async fn an_unreachable_upstream_gets_the_failure_page_and_the_connection_goes_o
 #[tokio::test]
 async fn what_an_idle_upstream_sends_unasked_is_never_taken_for_the_next_answer() {
     let gw = gateway(None).await;
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let (mut s, _) = l.accept().await.unwrap();
-            tokio::spawn(async move {
-                read_head(&mut s).await;
-                s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                    .await
-                    .unwrap();
-                // Later, its idle timeout: a 408 nobody asked for, and the
-                // connection left open.
-                tokio::time::sleep(Duration::from_millis(30)).await;
-                let _ = s
-                    .write_all(b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\n")
-                    .await;
-                tokio::time::sleep(Duration::from_secs(5)).await;
-            });
-        }
-    });
+    // Later, its idle timeout: a 408 nobody asked for, and the connection left open.
+    let addr = staged(
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+        b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\n",
+        Then::Hold,
+    )
+    .await;
     put_route(&gw, "stale.r.localhost", addr).await;
     let mut c = TcpStream::connect(gw.proxy).await.unwrap();
     for i in 0..2 {
@@ -368,21 +407,10 @@ async fn what_an_idle_upstream_sends_unasked_is_never_taken_for_the_next_answer(
 #[tokio::test]
 async fn over_tls_a_kept_alive_connection_is_relayed_for_its_own_host_alone() {
     let gw = gateway(None).await;
-    let ca = crate::support::Ca::new();
+    let ca = Ca::new();
     let up = upstream_with("secure", true).await;
-    for host in ["a.r.localhost", "b.r.localhost"] {
-        crate::support::put_route_json(
-            &gw,
-            host,
-            serde_json::json!({ "upstream": up.addr.to_string(), "preview": host,
-                "repo": "r", "branch": "b", "tls": ca.leaf(host) }),
-        )
-        .await;
-    }
-    let client = ca.client(&[b"http/1.1"]);
-    let mut s = crate::support::tls_connect(&gw, &client, "a.r.localhost")
-        .await
-        .unwrap();
+    drop(tls_route(&gw, &ca, "b.r.localhost", up.addr).await);
+    let mut s = tls_route(&gw, &ca, "a.r.localhost", up.addr).await;
     for i in 0..3 {
         let (code, body) = exchange(&mut s, "a.r.localhost").await;
         assert_eq!(code, 200, "request {i}: {body}");
@@ -400,25 +428,13 @@ async fn over_tls_a_kept_alive_connection_is_relayed_for_its_own_host_alone() {
 #[tokio::test]
 async fn bytes_an_upstream_sends_past_its_answer_never_reach_the_client_as_another() {
     let gw = gateway(None).await;
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let (mut s, _) = l.accept().await.unwrap();
-            tokio::spawn(async move {
-                read_head(&mut s).await;
-                s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhello")
-                    .await
-                    .unwrap();
-                // The rest of the body comes later, with a forged second answer after it.
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                let _ = s
-                    .write_all(b"worldHTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\nsmuggled")
-                    .await;
-                tokio::time::sleep(Duration::from_secs(5)).await;
-            });
-        }
-    });
+    // The rest of the body comes later, with a forged second answer after it.
+    let addr = staged(
+        b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhello",
+        b"worldHTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\nsmuggled",
+        Then::Hold,
+    )
+    .await;
     put_route(&gw, "forged.r.localhost", addr).await;
     let mut c = TcpStream::connect(gw.proxy).await.unwrap();
     for i in 0..2 {
@@ -434,18 +450,8 @@ async fn bytes_an_upstream_sends_past_its_answer_never_reach_the_client_as_anoth
 #[tokio::test]
 async fn over_tls_an_answer_that_ends_with_its_connection_ends_with_close_notify() {
     let gw = gateway(None).await;
-    let ca = crate::support::Ca::new();
     let (addr, _) = scripted(vec![b"HTTP/1.1 200 OK\r\n\r\nuntil the end"]).await;
-    crate::support::put_route_json(
-        &gw,
-        "end.r.localhost",
-        serde_json::json!({ "upstream": addr.to_string(), "preview": "end.r.localhost",
-            "repo": "r", "branch": "b", "tls": ca.leaf("end.r.localhost") }),
-    )
-    .await;
-    let mut s = crate::support::tls_connect(&gw, &ca.client(&[b"http/1.1"]), "end.r.localhost")
-        .await
-        .unwrap();
+    let mut s = tls_route(&gw, &Ca::new(), "end.r.localhost", addr).await;
     s.write_all(b"GET / HTTP/1.1\r\nhost: end.r.localhost\r\n\r\n")
         .await
         .unwrap();
@@ -543,29 +549,9 @@ async fn a_status_below_100_is_refused() {
 #[tokio::test]
 async fn over_tls_an_answer_the_upstream_cuts_off_is_not_closed_cleanly() {
     let gw = gateway(None).await;
-    let ca = crate::support::Ca::new();
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        let (mut s, _) = l.accept().await.unwrap();
-        read_head(&mut s).await;
-        s.write_all(b"HTTP/1.1 200 OK\r\n\r\npart of it")
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        // A reset, not an end: the answer was cut off.
-        s.set_zero_linger().unwrap();
-    });
-    crate::support::put_route_json(
-        &gw,
-        "cut.r.localhost",
-        serde_json::json!({ "upstream": addr.to_string(), "preview": "cut.r.localhost",
-            "repo": "r", "branch": "b", "tls": ca.leaf("cut.r.localhost") }),
-    )
-    .await;
-    let mut s = crate::support::tls_connect(&gw, &ca.client(&[b"http/1.1"]), "cut.r.localhost")
-        .await
-        .unwrap();
+    // A reset, not an end: the answer was cut off.
+    let addr = staged(b"HTTP/1.1 200 OK\r\n\r\npart of it", b"", Then::Reset).await;
+    let mut s = tls_route(&gw, &Ca::new(), "cut.r.localhost", addr).await;
     s.write_all(b"GET / HTTP/1.1\r\nhost: cut.r.localhost\r\n\r\n")
         .await
         .unwrap();
