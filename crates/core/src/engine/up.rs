@@ -552,12 +552,12 @@ pub(super) fn worktree_name(rec: &PreviewRecord) -> String {
     format!("branchyard-{}-{}", rec.repo, rec.slug)
 }
 
-/// A short sha for messages.
 /// The services of an applied project, as recorded on its preview.
 pub(super) fn service_names(project: &crate::compose::model::Project) -> Vec<String> {
     project.services.keys().cloned().collect()
 }
 
+/// A short sha for messages.
 pub(super) fn short(sha: &str) -> String {
     sha.chars().take(10).collect()
 }
