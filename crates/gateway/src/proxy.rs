@@ -204,18 +204,32 @@ impl Proxy {
     /// request to it on `conn` can take the fast path (no redirect, no page,
     /// no wake; over TLS only the host the certificate was chosen for).
     pub(crate) fn fast_route(&self, host: &str, conn: &Conn) -> Option<(Arc<Live>, Authority)> {
-        let live = self.table.lookup(host)?;
-        if Phase::of(&live.route) != Phase::Serving {
+        let live = self.route_for(host, conn).ok()?;
+        if Phase::of(&live.route) != Phase::Serving || self.redirects(&live, conn) {
             return None;
-        }
-        match &conn.tls {
-            Some(Some(sni)) if *sni == live.route.host => {}
-            Some(_) => return None,
-            None if live.cert.is_some() && self.settings.peek().redirect_https => return None,
-            None => {}
         }
         let authority = live.authority.clone()?;
         Some((live, authority))
+    }
+
+    /// The route for `host` on `conn`. Over HTTPS only the host the
+    /// certificate was chosen for is served, so a shared connection never
+    /// reaches another preview.
+    fn route_for(&self, host: &str, conn: &Conn) -> Result<Arc<Live>, Refused> {
+        match (&conn.tls, self.table.lookup(host)) {
+            (None, Some(live)) => Ok(live),
+            (Some(Some(sni)), Some(live)) if *sni == live.route.host => Ok(live),
+            (Some(Some(sni)), Some(live)) => Err(Refused::Misdirected {
+                sni: sni.clone(),
+                host: live.route.host.clone(),
+            }),
+            _ => Err(Refused::Unknown),
+        }
+    }
+
+    /// Whether a plain-HTTP request for `live` is sent to HTTPS instead.
+    fn redirects(&self, live: &Live, conn: &Conn) -> bool {
+        conn.tls.is_none() && live.cert.is_some() && self.settings.peek().redirect_https
     }
 
     /// The page for a request on `conn` whose upstream failed (`cause`).
@@ -254,32 +268,17 @@ impl Proxy {
             let h = normalize_host(host_str);
             (GatewayError::UnknownHost(h.clone()), Some(h), None)
         };
-        let live = self.table.lookup(host_str);
-        if let Some(sni) = &conn.tls {
-            // Over HTTPS only the host the certificate was chosen for is served,
-            // so a shared connection never reaches another preview.
-            match (sni, &live) {
-                (None, _) | (Some(_), None) => return Err(unknown()),
-                (Some(sni), Some(l)) if *sni != l.route.host => {
-                    let e = GatewayError::Misdirected {
-                        sni: sni.clone(),
-                        host: l.route.host.clone(),
-                    };
-                    return Err((e, None, None));
-                }
-                _ => {}
+        let live = self.route_for(host_str, conn).map_err(|r| match r {
+            Refused::Unknown => unknown(),
+            Refused::Misdirected { sni, host } => {
+                (GatewayError::Misdirected { sni, host }, None, None)
             }
-        }
-        let live = live.ok_or_else(unknown)?;
+        })?;
         live.traffic.hit(now_ms());
         let fail =
             |e: GatewayError, l: &Arc<Live>| (e, Some(l.route.host.clone()), Some(l.clone()));
 
-        let (redirect_https, wake_timeout) = {
-            let s = self.settings.peek();
-            (s.redirect_https, s.wake_timeout())
-        };
-        if conn.tls.is_none() && redirect_https && live.cert.is_some() {
+        if self.redirects(&live, conn) {
             let path = req
                 .uri()
                 .path_and_query()
@@ -309,7 +308,7 @@ impl Proxy {
                     };
                     return Err(fail(e, &live));
                 }
-                self.hold(&live, wake_timeout)
+                self.hold(&live, self.settings.peek().wake_timeout())
                     .await
                     .map_err(|e| fail(e, &live))?
             }
@@ -352,6 +351,14 @@ impl Proxy {
             }
         }
     }
+}
+
+/// Why a host is not served on a connection.
+enum Refused {
+    /// No route (or, over HTTPS, the fallback certificate was served).
+    Unknown,
+    /// Over HTTPS, another host than the one the certificate was chosen for.
+    Misdirected { sni: String, host: String },
 }
 
 /// The answer for a route that is not serving.
