@@ -518,21 +518,11 @@ fn is(name: &str, lower: &str) -> bool {
     name.len() == lower.len() && name.eq_ignore_ascii_case(lower)
 }
 
-/// Headers that describe one hop (RFC 9110 §7.6.1), `Transfer-Encoding` aside:
-/// the fast path relays a chunked answer's framing as it is.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "upgrade",
-];
-
+/// Whether header `name` is one of [`crate::forward::HOP_BY_HOP`].
 fn hop_by_hop(name: &str) -> bool {
-    HOP_BY_HOP.iter().any(|h| is(name, h))
+    crate::forward::HOP_BY_HOP
+        .iter()
+        .any(|h| is(name, h.as_str()))
 }
 
 /// Whether the request head in `buf` takes the fast path; when it does, its
@@ -583,7 +573,7 @@ fn judge(buf: &[u8], proxy: &Proxy, conn: &Conn, limits: &Limits, out: &mut Vec<
             if xff.replace(h.value).is_some() {
                 return Judged::Hyper;
             }
-        } else if is(n, "transfer-encoding") || is(n, "expect") || hop_by_hop(n) {
+        } else if is(n, "expect") || hop_by_hop(n) {
             return Judged::Hyper;
         }
     }
@@ -731,7 +721,8 @@ fn judge_answer(buf: &[u8], t: &Taken, out: &mut Vec<u8>) -> Result<Option<Answe
     out.extend_from_slice(b"\r\n");
     for h in resp.headers.iter() {
         let n = h.name;
-        let hop = hop_by_hop(n)
+        // Transfer-Encoding aside: a chunked answer's framing is relayed as it is.
+        let hop = (hop_by_hop(n) && !is(n, "transfer-encoding"))
             || named.iter().any(|m| m.eq_ignore_ascii_case(n))
             // The framing the client gets is the one relayed: chunked passes
             // through as it is; a length next to it is dropped (RFC 9112 §6.3).

@@ -20,8 +20,8 @@ use crate::own::{self, IdlePool};
 use crate::proxy::{full, Body, Conn};
 use crate::routes::Live;
 
-/// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [HeaderName; 8] = [
+/// Headers that describe one hop, never forwarded as they are (RFC 9110 §7.6.1).
+pub(crate) const HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -30,6 +30,7 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::TE,
     header::TRAILER,
     header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -244,10 +245,7 @@ fn upgrade_requested(h: &HeaderMap) -> Option<HeaderValue> {
 /// Removes the hop-by-hop headers, those `Connection` names included.
 pub fn strip_hop_by_hop(h: &mut HeaderMap) {
     // Most messages carry none: one pass over the names instead of ten removals.
-    if !h
-        .keys()
-        .any(|k| k == header::UPGRADE || HOP_BY_HOP.contains(k))
-    {
+    if !h.keys().any(|k| HOP_BY_HOP.contains(k)) {
         return;
     }
     if h.contains_key(header::CONNECTION) {
@@ -265,7 +263,6 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap) {
     for n in HOP_BY_HOP {
         h.remove(n);
     }
-    h.remove(header::UPGRADE);
 }
 
 fn append_forwarded(h: &mut HeaderMap, conn: &Conn, host: HeaderValue, https: bool) {
