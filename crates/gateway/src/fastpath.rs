@@ -26,7 +26,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -41,6 +41,7 @@ use tokio::net::TcpStream;
 use crate::chunked::Chunked;
 use crate::events::now_ms;
 use crate::forward::CONNECT_TIMEOUT;
+use crate::idle::{IdleList, Reusable};
 use crate::proxy::{Conn, Proxy};
 use crate::routes::Live;
 use crate::server::{serve_http1, Limits};
@@ -54,10 +55,6 @@ const REQUEST_HEADERS: usize = 64;
 const RESPONSE_HEADERS: usize = 100;
 /// Largest upstream answer head.
 const RESPONSE_HEAD_MAX: usize = 64 * 1024;
-/// Idle upstream connections kept per worker thread (nginx's `keepalive 64`).
-const IDLE_MAX: usize = 64;
-/// An idle upstream connection older than this is closed when next looked at.
-const IDLE_FOR: Duration = Duration::from_secs(60);
 /// The header deadline while a request is relayed: so far off it never fires.
 const UNARMED: Duration = Duration::from_secs(365 * 24 * 3600);
 
@@ -853,29 +850,16 @@ impl Upstream {
     }
 }
 
-/// Idle upstream connections of one worker thread, newest last.
-#[derive(Debug, Default)]
-pub(crate) struct Idle(Mutex<Vec<(Instant, Upstream)>>);
+/// Idle upstream connections of one worker thread, for the fast path.
+pub(crate) type Idle = IdleList<Upstream>;
 
-impl Idle {
-    fn put(&self, u: Upstream) {
-        if u.looks_closed() {
-            return;
-        }
-        if let Ok(mut idle) = self.0.lock() {
-            idle.retain(|(at, u)| at.elapsed() < IDLE_FOR && !u.looks_closed());
-            if idle.len() >= IDLE_MAX {
-                idle.remove(0);
-            }
-            idle.push((Instant::now(), u));
-        }
+impl Reusable for Upstream {
+    fn authority(&self) -> &Authority {
+        &self.authority
     }
 
-    fn take(&self, authority: &Authority) -> Option<Upstream> {
-        let mut idle = self.0.lock().ok()?;
-        idle.retain(|(at, u)| at.elapsed() < IDLE_FOR && !u.looks_closed());
-        let i = idle.iter().rposition(|(_, u)| u.authority == *authority)?;
-        Some(idle.remove(i).1)
+    fn gone(&self) -> bool {
+        self.looks_closed()
     }
 }
 

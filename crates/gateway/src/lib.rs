@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub(crate) mod fastpath;
 pub mod forward;
+pub mod idle;
 pub mod own;
 pub mod pages;
 pub mod proxy;

@@ -12,7 +12,6 @@
 //! HTTP/2 clients, gRPC and upgrades use hyper_util's pool instead.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
@@ -21,6 +20,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 
 use crate::forward::{root_cause, CONNECT_TIMEOUT};
+use crate::idle::{IdleList, Reusable};
 
 /// An upstream HTTP/1 connection and where it goes.
 #[derive(Debug)]
@@ -56,44 +56,22 @@ impl Drop for Slot {
     }
 }
 
-/// Idle upstream connections of one worker thread, newest last.
-#[derive(Debug, Default)]
-pub struct IdlePool(Mutex<Vec<(Instant, Owned)>>);
+/// Idle upstream connections of one worker thread, for hyper's path.
+pub type IdlePool = IdleList<Owned>;
 
-/// Idle connections kept per worker thread (nginx's `keepalive 64`).
-const IDLE_MAX: usize = 64;
-/// An idle connection older than this is closed when next looked at.
-const IDLE_FOR: Duration = Duration::from_secs(60);
-
-impl IdlePool {
-    fn put(&self, o: Owned) {
-        if o.sender.is_closed() {
-            return;
-        }
-        if let Ok(mut idle) = self.0.lock() {
-            prune(&mut idle);
-            if idle.len() >= IDLE_MAX {
-                idle.remove(0);
-            }
-            idle.push((Instant::now(), o));
-        }
+impl Reusable for Owned {
+    fn authority(&self) -> &Authority {
+        &self.authority
     }
 
-    fn take(&self, authority: &Authority) -> Option<Owned> {
-        let mut idle = self.0.lock().ok()?;
-        prune(&mut idle);
-        // Not ready yet: its last answer is still being read (its task lags a little).
-        let i = idle
-            .iter()
-            .rposition(|(_, o)| o.authority == *authority && o.sender.is_ready())?;
-        // `remove`, not `swap_remove`: the list stays oldest first for `put`.
-        Some(idle.remove(i).1)
+    fn gone(&self) -> bool {
+        self.sender.is_closed()
     }
-}
 
-/// Drops connections idle too long or closed by the upstream.
-fn prune(idle: &mut Vec<(Instant, Owned)>) {
-    idle.retain(|(at, o)| at.elapsed() < IDLE_FOR && !o.sender.is_closed());
+    /// Not ready yet: its last answer is still being read (its task lags a little).
+    fn ready(&self) -> bool {
+        self.sender.is_ready()
+    }
 }
 
 /// Sends `req` (origin form, Host set) on `slot`'s connection; on an idle one
