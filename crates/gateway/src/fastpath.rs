@@ -155,6 +155,36 @@ enum Framing {
     UntilClose,
 }
 
+/// What of an answer's body is still to come after the bytes that came with its head.
+enum More {
+    Nothing,
+    Bytes(u64),
+    Chunks(Chunked),
+    UntilClose,
+}
+
+/// How much of `rest` (what came after the head) is body, and what is still to come.
+fn in_hand(framing: Framing, rest: &[u8]) -> Result<(usize, More), Failed> {
+    Ok(match framing {
+        Framing::Empty => (0, More::Nothing),
+        Framing::Length(n) => {
+            let now = rest.len().min(usize::try_from(n).unwrap_or(usize::MAX));
+            match n - now as u64 {
+                0 => (now, More::Nothing),
+                left => (now, More::Bytes(left)),
+            }
+        }
+        Framing::Chunked => {
+            let mut chunks = Chunked::default();
+            match chunks.scan(rest).map_err(|_| bad_chunk())? {
+                Some(end) => (end, More::Nothing),
+                None => (rest.len(), More::Chunks(chunks)),
+            }
+        }
+        Framing::UntilClose => (rest.len(), More::UntilClose),
+    })
+}
+
 /// An upstream answer's head, rewritten for the client into `Relay::back`.
 struct Answer {
     head_len: usize,
@@ -241,65 +271,32 @@ impl Relay {
     /// when the client connection can carry another request.
     async fn exchange<C: ClientIo>(&mut self, client: &mut C, t: &Taken) -> Result<bool, Failed> {
         let (mut up, mut answer) = self.send(t, client).await?;
-        loop {
-            let rest = &up.buf[answer.head_len..];
-            if answer.informational {
-                put(client, &self.back).await?;
-                up.buf.advance(answer.head_len);
-                answer = read_answer(&mut up, t, &mut self.back).await?;
-                continue;
-            }
-            let (body_now, ends) = match answer.framing {
-                Framing::Empty => (0, Some(0)),
-                Framing::Length(n) => {
-                    let now = rest.len().min(n as usize);
-                    (now, (now as u64 == n).then_some(now))
-                }
-                Framing::Chunked => {
-                    let mut chunks = Chunked::default();
-                    let end = chunks.scan(rest).map_err(|_| bad_chunk())?;
-                    let now = end.unwrap_or(rest.len());
-                    self.back.extend_from_slice(&rest[..now]);
-                    put(client, &self.back).await?;
-                    let mut leftover = rest.len() - now;
-                    up.buf.clear();
-                    if end.is_none() {
-                        let extra = relay_chunked(&mut up, client, chunks).await.map_err(cut)?;
-                        leftover += usize::from(extra);
-                    }
-                    self.keep(up, answer.reusable && leftover == 0);
-                    return Ok(true);
-                }
-                Framing::UntilClose => (rest.len(), None),
-            };
-            self.back.extend_from_slice(&rest[..body_now]);
-            let mut leftover = rest.len() - body_now;
+        while answer.informational {
             put(client, &self.back).await?;
-            up.buf.clear();
-            match (answer.framing, ends) {
-                (_, Some(_)) => {}
-                // The head is out: a failure from here on can only end the connection.
-                (Framing::Length(n), None) => {
-                    let extra = relay_length(&mut up, client, n - body_now as u64)
-                        .await
-                        .map_err(cut)?;
-                    leftover += usize::from(extra);
-                }
-                _ => {
-                    relay_until_close(&mut up, client).await.map_err(cut)?;
-                    return Ok(false);
-                }
-            }
-            self.keep(up, answer.reusable && leftover == 0);
-            return Ok(true);
+            up.buf.advance(answer.head_len);
+            answer = read_answer(&mut up, t, &mut self.back).await?;
         }
-    }
-
-    /// Keeps `up` for the next request when it can carry one.
-    fn keep(&mut self, up: Upstream, reusable: bool) {
-        if reusable {
+        let rest = &up.buf[answer.head_len..];
+        let (now, more) = in_hand(answer.framing, rest)?;
+        // Bytes past the answer's end (a forged second answer, say) are dropped with the connection.
+        let mut clean = now == rest.len();
+        self.back.extend_from_slice(&rest[..now]);
+        put(client, &self.back).await?;
+        up.buf.clear();
+        // The head is out: a failure from here on can only cut the answer off.
+        match more {
+            More::Nothing => {}
+            More::Bytes(n) => clean &= !relay_length(&mut up, client, n).await.map_err(cut)?,
+            More::Chunks(c) => clean &= !relay_chunked(&mut up, client, c).await.map_err(cut)?,
+            More::UntilClose => {
+                relay_until_close(&mut up, client).await.map_err(cut)?;
+                return Ok(false);
+            }
+        }
+        if answer.reusable && clean {
             self.upstream = Some(up);
         }
+        Ok(true)
     }
 
     /// Writes `request` on this connection's upstream connection (or an idle
