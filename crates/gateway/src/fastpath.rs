@@ -306,18 +306,16 @@ impl Relay {
         t: &Taken,
         client: &mut C,
     ) -> Result<(Upstream, Answer), Failed> {
-        let held = self.upstream.take();
-        let mut candidate = match held {
+        let candidate = match self.upstream.take() {
             Some(u) if u.authority == t.authority => Some(u),
-            Some(u) => {
-                self.idle.put(u);
-                None
+            other => {
+                // The route moved to another upstream: its old connection waits for another client.
+                if let Some(u) = other {
+                    self.idle.put(u);
+                }
+                self.idle.take(&t.authority)
             }
-            None => None,
         };
-        if candidate.is_none() {
-            candidate = self.idle.take(&t.authority);
-        }
         if let Some(mut up) = candidate.filter(|u| !u.looks_closed()) {
             // A reused connection the upstream closed meanwhile (its idle
             // timeout, a restart) fails before any answer: sent again on a new
