@@ -7,15 +7,14 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::support::{
-    exchange, gateway, put_route, put_route_json, read_answer, read_head, read_until, tls_connect,
-    upstream_with, ws_upstream, Ca, Gw,
+    echoes, exchange, gateway, put_route, put_route_json, read_answer, read_head, read_until,
+    tls_connect, upstream_with, ws_upstream, Ca, Gw,
 };
 
 /// An upstream that answers the n-th request on each connection with
@@ -278,9 +277,7 @@ async fn a_request_the_fast_path_does_not_take_is_served_by_hyper_on_the_same_co
         .insert("host", "ws.r.localhost".parse().unwrap());
     let (mut ws, resp) = tokio_tungstenite::client_async(req, w).await.unwrap();
     assert_eq!(resp.status(), 101);
-    ws.send("after a fast request".into()).await.unwrap();
-    let m = ws.next().await.unwrap().unwrap();
-    assert_eq!(m.into_text().unwrap().as_str(), "after a fast request");
+    echoes(&mut ws, "after a fast request").await;
 }
 
 #[tokio::test]

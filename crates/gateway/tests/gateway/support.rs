@@ -158,6 +158,20 @@ pub async fn ws_upstream() -> SocketAddr {
     addr
 }
 
+/// Sends `text` over `ws` and checks that the echo upstream sends it back.
+pub async fn echoes<S>(ws: &mut tokio_tungstenite::WebSocketStream<S>, text: &str)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    ws.send(text.into()).await.unwrap();
+    let m = ws.next().await.unwrap().unwrap();
+    assert_eq!(
+        m.into_text().unwrap().as_str(),
+        text,
+        "the message echoes back"
+    );
+}
+
 /// A gateway served in-process; stopped on drop.
 pub struct Gw {
     pub proxy: SocketAddr,

@@ -1,14 +1,13 @@
 //! HTTPS: each host's own certificate by SNI, the fallback for every other
 //! name, h2 by ALPN, WebSocket over TLS and gRPC trailers through h2.
 
-use futures_util::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Frame};
 use rustls_pki_types::CertificateDer;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::support::{
-    body_of, gateway, http_over, put_route_json, tls_connect, upstream, ws_upstream, Ca, Gw,
+    body_of, echoes, gateway, http_over, put_route_json, tls_connect, upstream, ws_upstream, Ca, Gw,
 };
 
 /// Routes `host` to `up` with a leaf from `ca`.
@@ -140,9 +139,7 @@ async fn a_websocket_works_over_tls() {
     let req = "wss://ws.r.localhost/".into_client_request().unwrap();
     let (mut ws, resp) = tokio_tungstenite::client_async(req, s).await.unwrap();
     assert_eq!(resp.status(), 101);
-    ws.send("over tls".into()).await.unwrap();
-    let m = ws.next().await.unwrap().unwrap();
-    assert_eq!(m.into_text().unwrap().as_str(), "over tls");
+    echoes(&mut ws, "over tls").await;
 }
 
 #[tokio::test]

@@ -1,9 +1,8 @@
 //! `Upgrade` connections (WebSocket) spliced through the gateway.
 
-use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::support::{gateway, put_route, ws_upstream};
+use crate::support::{echoes, gateway, put_route, ws_upstream};
 
 #[tokio::test]
 async fn a_websocket_echo_works_through_the_gateway() {
@@ -15,12 +14,6 @@ async fn a_websocket_echo_works_through_the_gateway() {
     let (mut ws, resp) = tokio_tungstenite::connect_async(req).await.unwrap();
     assert_eq!(resp.status(), 101);
     for text in ["ping", "pong"] {
-        ws.send(text.into()).await.unwrap();
-        let m = ws.next().await.unwrap().unwrap();
-        assert_eq!(
-            m.into_text().unwrap().as_str(),
-            text,
-            "each message echoes back"
-        );
+        echoes(&mut ws, text).await;
     }
 }
