@@ -60,6 +60,9 @@ pub enum Error {
     /// Docker problem.
     #[error(transparent)]
     Docker(#[from] crate::docker::DockerError),
+    /// Files carried into a worktree.
+    #[error(transparent)]
+    Carry(#[from] crate::carry::CarryError),
     /// Git problem.
     #[error(transparent)]
     Git(#[from] crate::git::GitError),
@@ -98,6 +101,7 @@ impl Error {
             Error::Busy(_) => Code::Busy,
             Error::Compose(e) => e.code(),
             Error::Docker(e) => e.code(),
+            Error::Carry(e) => e.code(),
             Error::Git(e) => e.code(),
             Error::Gateway(_) => Code::Gateway,
             Error::Store(_) => Code::Store,

@@ -97,6 +97,22 @@ pub enum ComposeError {
         /// `a -> b -> a`.
         cycle: String,
     },
+    /// A file the compose file names is not in the preview's worktree.
+    #[error(
+        "{file}: service {service:?}: {key}: {path} does not exist in the preview's worktree{hint}"
+    )]
+    MissingFile {
+        /// The compose file.
+        file: String,
+        /// The service.
+        service: String,
+        /// The key (`env_file`, `volumes`).
+        key: String,
+        /// The missing path.
+        path: String,
+        /// What to do, starting with `; ` (empty when unknown).
+        hint: String,
+    },
     /// Nothing to run in the directory.
     #[error("nothing to run in {dir}: looked for {looked_for}; add a compose file, a Dockerfile with EXPOSE, or a branchyard.toml")]
     NothingToRun {
