@@ -147,7 +147,7 @@ pub enum CarryError {
     },
     /// branchyard.toml on the branch is malformed.
     #[error(transparent)]
-    Config(#[from] ComposeError),
+    Config(Box<ComposeError>),
     /// git failed.
     #[error(transparent)]
     Git(#[from] GitError),
@@ -174,6 +174,10 @@ impl CarryError {
         }
     }
 
+    pub(crate) fn config(e: ComposeError) -> Self {
+        CarryError::Config(Box::new(e))
+    }
+
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         CarryError::Io {
             path: path.display().to_string(),
@@ -196,15 +200,16 @@ pub fn carried_paths(manifest: &Path) -> Vec<String> {
     carried(manifest).into_iter().map(|f| f.path).collect()
 }
 
-/// The absolute targets of carried links (the main working directory's
-/// files), which a container that mounts the worktree needs at the same path.
-pub fn link_targets(manifest: &Path) -> Vec<PathBuf> {
+/// Carried links: (path in the worktree, the main working directory's file
+/// it points at), which a container that mounts the worktree needs at the
+/// same path.
+pub fn links(manifest: &Path) -> Vec<(PathBuf, PathBuf)> {
     Manifest::read(manifest)
         .map(|m| {
             m.files
                 .iter()
                 .filter(|f| f.mode == CarryMode::Link)
-                .map(|f| f.source.clone())
+                .map(|f| (PathBuf::from(&f.path), f.source.clone()))
                 .collect()
         })
         .unwrap_or_default()

@@ -62,7 +62,7 @@ pub enum Error {
     Docker(#[from] crate::docker::DockerError),
     /// Files carried into a worktree.
     #[error(transparent)]
-    Carry(#[from] crate::carry::CarryError),
+    Carry(Box<crate::carry::CarryError>),
     /// Git problem.
     #[error(transparent)]
     Git(#[from] crate::git::GitError),
@@ -89,6 +89,16 @@ pub enum Error {
     /// Anything else, with context.
     #[error("{0}")]
     Internal(String),
+}
+
+impl From<crate::carry::CarryError> for Error {
+    fn from(e: crate::carry::CarryError) -> Self {
+        match e {
+            // A malformed branchyard.toml is the same error wherever it is read.
+            crate::carry::CarryError::Config(c) => Error::Compose(*c),
+            other => Error::Carry(Box::new(other)),
+        }
+    }
 }
 
 impl Error {

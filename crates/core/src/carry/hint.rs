@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::{GUIDE, WORKTREEINCLUDE};
 use crate::compose::model::{Mount, Project};
-use crate::compose::ComposeError;
+use crate::compose::{ComposeError, MissingFile};
 
 /// How the main working directory holds a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,32 +74,20 @@ fn hint_for(main: &Path, rel: &str) -> Option<String> {
 /// `main` has; other errors unchanged.
 pub fn explain_missing(e: ComposeError, worktree: &Path, main: &Path) -> ComposeError {
     match e {
-        ComposeError::MissingFile {
-            file,
-            service,
-            key,
-            path,
-            hint,
-        } if hint.is_empty() => {
-            let rel = Path::new(&path)
+        ComposeError::MissingFile(mut m) if m.hint.is_empty() => {
+            let rel = Path::new(&m.path)
                 .strip_prefix(worktree)
                 .ok()
                 .and_then(|r| r.to_str())
                 .map(str::to_string);
-            let hint = match rel.as_deref().and_then(|r| hint_for(main, r)) {
+            m.hint = match rel.as_deref().and_then(|r| hint_for(main, r)) {
                 Some(h) => h,
-                None if key == "env_file" => format!(
+                None if m.key == "env_file" => format!(
                     "; if it is a local file (kept out of git), put it in your main working directory and name it in {WORKTREEINCLUDE} (see {GUIDE}), or mark the entry `required: false`"
                 ),
                 None => String::new(),
             };
-            ComposeError::MissingFile {
-                file,
-                service,
-                key,
-                path,
-                hint,
-            }
+            ComposeError::MissingFile(m)
         }
         other => other,
     }
@@ -143,13 +131,13 @@ pub fn check_bind_sources(
                     source.display()
                 ));
             } else {
-                return Err(ComposeError::MissingFile {
+                return Err(ComposeError::MissingFile(Box::new(MissingFile {
                     file: s.source_file.display().to_string(),
                     service: name.clone(),
                     key: "volumes".into(),
                     path: source.display().to_string(),
                     hint,
-                });
+                })));
             }
         }
     }
@@ -177,13 +165,13 @@ mod tests {
     }
 
     fn missing(wt: &Path, rel: &str, key: &str) -> ComposeError {
-        ComposeError::MissingFile {
+        ComposeError::MissingFile(Box::new(MissingFile {
             file: wt.join("compose.yaml").display().to_string(),
             service: "web".into(),
             key: key.into(),
             path: wt.join(rel).display().to_string(),
             hint: String::new(),
-        }
+        }))
     }
 
     #[test]

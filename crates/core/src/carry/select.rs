@@ -51,6 +51,10 @@ pub(super) struct Item {
     pub source: PathBuf,
     /// The pattern that selected it, for status and messages.
     pub origin: String,
+    /// The pattern file and where in it, for errors.
+    pub file: String,
+    /// `line 2` or `[files] copy`.
+    pub key: String,
 }
 
 /// One list of patterns and what its selections become.
@@ -186,7 +190,11 @@ fn sources(
 ) -> Result<Vec<Source>, CarryError> {
     let toml_label = format!("{} (commit {short})", preview_config::TOML_FILE);
     let files = match blob_text(repo, tree, preview_config::TOML_FILE) {
-        Some(text) => preview_config::parse_toml(Path::new(&toml_label), &text)?.files,
+        Some(text) => {
+            preview_config::parse_toml(Path::new(&toml_label), &text)
+                .map_err(CarryError::config)?
+                .files
+        }
         None => FilesToml::default(),
     };
     let mut out = Vec::new();
@@ -460,6 +468,8 @@ fn check(
         mode: s.mode,
         source,
         origin: s.origin_of(p),
+        file: s.file.clone(),
+        key,
     }))
 }
 
@@ -485,4 +495,4 @@ fn tracked_by_branch(tree: &Tree<'_>, rel: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -83,20 +83,22 @@ pub fn apply(plan: &Plan, worktree: &Path) -> Result<Report, CarryError> {
     let old = Manifest::read(&plan.manifest).unwrap_or_default();
     let mut new = Manifest::default();
     let mut report = Report::default();
+    // First what nothing selects any more (a linked directory may be in the
+    // way of copies into it); a carried file the user changed is theirs now:
+    // left, and forgotten.
+    for e in &old.files {
+        if !plan.items.iter().any(|i| i.rel == e.path) {
+            let target = worktree.join(&e.path);
+            if e.unchanged_at(&target) && remove(&target).is_ok() {
+                report.removed += 1;
+            }
+        }
+    }
     for item in &plan.items {
         let target = safe_target(worktree, item)?;
         let prev = old.get(&item.rel).filter(|p| p.source == item.source);
         let entry = carry_one(item, &target, prev, &mut report)?;
         new.files.push(entry);
-    }
-    for e in &old.files {
-        if new.get(&e.path).is_none() {
-            let target = worktree.join(&e.path);
-            // A carried file the user changed is theirs now: left, and forgotten.
-            if e.unchanged_at(&target) && remove(&target).is_ok() {
-                report.removed += 1;
-            }
-        }
     }
     if !new.files.is_empty() || plan.manifest.exists() {
         new.write(&plan.manifest)?;
@@ -198,11 +200,11 @@ fn safe_target(worktree: &Path, item: &Item) -> Result<PathBuf, CarryError> {
         match at.symlink_metadata() {
             Ok(m) if m.is_dir() => {}
             Ok(_) => {
-                let (file, key) = item.origin.split_once(": ").unwrap_or((&item.origin, ""));
+                let pattern = item.origin.rsplit(": ").next().unwrap_or_default();
                 return Err(CarryError::Outside {
-                    file: file.to_string(),
-                    key: key.to_string(),
-                    pattern: item.rel.clone(),
+                    file: item.file.clone(),
+                    key: item.key.clone(),
+                    pattern: pattern.to_string(),
                     path: item.rel.clone(),
                     problem: format!(
                         "{} in the worktree is a symlink or a file, not a directory, and Branchyard never writes through one",
