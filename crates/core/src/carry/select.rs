@@ -33,13 +33,6 @@ pub struct Plan {
     pub warnings: Vec<String>,
 }
 
-impl Plan {
-    /// Whether there is nothing to carry (nor anything carried before to look after).
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty() && self.release.is_empty() && !self.manifest.exists()
-    }
-}
-
 /// One thing to carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Item {
