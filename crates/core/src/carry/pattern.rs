@@ -193,26 +193,32 @@ impl PatternList {
         &self.patterns
     }
 
-    /// The last pattern matching `path` itself, if any.
-    fn last_match(&self, path: &[u8], is_dir: bool) -> Option<&Pattern> {
-        self.patterns
+    /// The index of the last pattern matching `path` itself when it is
+    /// positive; parents are not looked at (a walk carries their verdict down).
+    pub fn selects_itself(&self, path: &str, is_dir: bool) -> Option<usize> {
+        let path = path.as_bytes();
+        let i = self
+            .patterns
             .iter()
-            .rev()
-            .find(|p| p.matches_itself(path, is_dir))
+            .rposition(|p| p.matches_itself(path, is_dir))?;
+        (!self.patterns[i].negative).then_some(i)
     }
 
     /// The positive pattern that selects `path` (a directory when `is_dir`),
     /// directly or through a parent directory; `None` when not selected.
+    /// The walk in [`super::select`] computes the same by carrying each
+    /// directory's [`PatternList::selects_itself`] down; the tests check this
+    /// against `git check-ignore`.
+    #[cfg(test)]
     pub fn selects(&self, path: &str, is_dir: bool) -> Option<&Pattern> {
-        let path = path.as_bytes();
-        for (i, b) in path.iter().enumerate() {
-            if *b == b'/' {
-                if let Some(p) = self.last_match(&path[..i], true).filter(|p| !p.negative) {
-                    return Some(p);
+        for (i, b) in path.bytes().enumerate() {
+            if b == b'/' {
+                if let Some(p) = self.selects_itself(&path[..i], true) {
+                    return Some(&self.patterns[p]);
                 }
             }
         }
-        self.last_match(path, is_dir).filter(|p| !p.negative)
+        self.selects_itself(path, is_dir).map(|p| &self.patterns[p])
     }
 
     /// Whether a walk must look inside directory `dir` (relative, no trailing
@@ -426,26 +432,19 @@ fn dowild(pat: &[u8], mut pi: usize, text: &[u8], mut ti: usize, pathname: bool)
                         }
                         let len = pi as isize - s as isize - 1;
                         if len < 0 || pat[pi - 1] != b':' {
-                            // No ":]": an ordinary `[` in the set.
+                            // No ":]": an ordinary `[` in the set (p_ch is still `[`).
                             pi = s - 2;
-                            p_ch = b'[';
-                            if t_ch == p_ch {
+                            if t_ch == b'[' {
                                 matched = true;
                             }
-                            prev_ch = p_ch;
-                            pi += 1;
-                            p_ch = at(pat, pi);
-                            if p_ch == b']' {
-                                break;
+                        } else {
+                            match char_class(&pat[s..pi - 1], t_ch) {
+                                None => return Wild::AbortAll,
+                                Some(true) => matched = true,
+                                Some(false) => {}
                             }
-                            continue;
+                            p_ch = 0;
                         }
-                        match char_class(&pat[s..pi - 1], t_ch) {
-                            None => return Wild::AbortAll,
-                            Some(true) => matched = true,
-                            Some(false) => {}
-                        }
-                        p_ch = 0;
                     } else if t_ch == p_ch {
                         matched = true;
                     }

@@ -124,7 +124,7 @@ pub fn plan(input: &Input) -> Result<Plan, CarryError> {
         return Ok(plan);
     }
     let mut found = Vec::new();
-    walk(&main, "", &sources, &mut found)?;
+    walk(&main, "", &sources, &vec![None; sources.len()], &mut found)?;
     let index = repo.index().map_err(git)?;
     let mut used: HashSet<(usize, usize)> = HashSet::new();
     let (mut files, mut bytes) = (0usize, 0u64);
@@ -310,10 +310,13 @@ struct Found {
 /// Walks `dir` (relative to `main`) without following symlinks, skipping
 /// `.git` and nested repositories, descending only where a pattern may
 /// still select something, and collects what the sources select.
+/// `inherited` holds, per source, the pattern that selected a parent
+/// directory (everything below it is selected, as in git).
 fn walk(
     main: &Path,
     dir: &str,
     sources: &[Source],
+    inherited: &[Option<usize>],
     found: &mut Vec<Found>,
 ) -> Result<(), CarryError> {
     let abs = if dir.is_empty() {
@@ -322,40 +325,33 @@ fn walk(
         main.join(dir)
     };
     let rd = std::fs::read_dir(&abs).map_err(|e| CarryError::io(&abs, e))?;
-    let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).collect();
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let Some(name) = e.file_name().to_str().map(str::to_string) else {
-            continue;
-        };
-        if name == ".git" {
-            continue;
+    // Names that are not UTF-8 are never carried; sorted so runs repeat.
+    let mut entries: Vec<(String, std::fs::FileType)> = rd
+        .filter_map(|e| e.ok())
+        .filter_map(|e| Some((e.file_name().into_string().ok()?, e.file_type().ok()?)))
+        .filter(|(name, _)| name != ".git")
+        .collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut selected = vec![None; sources.len()];
+    for (name, ft) in entries {
+        let is_dir = ft.is_dir();
+        if is_dir && abs.join(&name).join(".git").symlink_metadata().is_ok() {
+            continue; // a nested repository: its files are not this repo's
         }
         let rel = if dir.is_empty() {
             name
         } else {
             format!("{dir}/{name}")
         };
-        let Ok(ft) = e.file_type() else { continue };
-        let select = |is_dir: bool| {
-            sources.iter().enumerate().find_map(|(i, s)| {
-                s.list.selects(&rel, is_dir).map(|p| {
-                    let j = s
-                        .list
-                        .patterns()
-                        .iter()
-                        .position(|q| std::ptr::eq(q, p))
-                        .unwrap_or(0);
-                    (i, j)
-                })
-            })
-        };
-        if ft.is_dir() {
-            if e.path().join(".git").symlink_metadata().is_ok() {
-                continue; // a nested repository: its files are not this repo's
+        let mut first = None;
+        for (i, (s, up)) in sources.iter().zip(inherited).enumerate() {
+            selected[i] = up.or_else(|| s.list.selects_itself(&rel, is_dir));
+            if first.is_none() {
+                first = selected[i].map(|p| (i, p));
             }
-            let whole = select(true);
-            if let Some((i, j)) = whole.filter(|(i, _)| sources[*i].mode == CarryMode::Link) {
+        }
+        if is_dir {
+            if let Some((i, j)) = first.filter(|(i, _)| sources[*i].mode == CarryMode::Link) {
                 found.push(Found {
                     rel,
                     is_dir: true,
@@ -364,10 +360,11 @@ fn walk(
                 });
                 continue;
             }
-            if whole.is_some() || sources.iter().any(|s| s.list.may_select_below(&rel)) {
-                walk(main, &rel, sources, found)?;
+            if first.is_some() || sources.iter().any(|s| s.list.may_select_below(&rel)) {
+                let below = selected.clone();
+                walk(main, &rel, sources, &below, found)?;
             }
-        } else if let Some((i, j)) = select(false) {
+        } else if let Some((i, j)) = first {
             found.push(Found {
                 rel,
                 is_dir: false,
