@@ -60,6 +60,9 @@ pub enum Error {
     /// Docker problem.
     #[error(transparent)]
     Docker(#[from] crate::docker::DockerError),
+    /// Files carried into a worktree.
+    #[error(transparent)]
+    Carry(Box<crate::carry::CarryError>),
     /// Git problem.
     #[error(transparent)]
     Git(#[from] crate::git::GitError),
@@ -88,6 +91,16 @@ pub enum Error {
     Internal(String),
 }
 
+impl From<crate::carry::CarryError> for Error {
+    fn from(e: crate::carry::CarryError) -> Self {
+        match e {
+            // A malformed branchyard.toml is the same error wherever it is read.
+            crate::carry::CarryError::Config(c) => Error::Compose(*c),
+            other => Error::Carry(Box::new(other)),
+        }
+    }
+}
+
 impl Error {
     /// The stable code for this error.
     pub fn code(&self) -> Code {
@@ -98,6 +111,7 @@ impl Error {
             Error::Busy(_) => Code::Busy,
             Error::Compose(e) => e.code(),
             Error::Docker(e) => e.code(),
+            Error::Carry(e) => e.code(),
             Error::Git(e) => e.code(),
             Error::Gateway(_) => Code::Gateway,
             Error::Store(_) => Code::Store,
