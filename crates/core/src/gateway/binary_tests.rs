@@ -119,47 +119,47 @@ fn same(a: &Path, b: &Path) -> bool {
     std::fs::canonicalize(a).unwrap() == std::fs::canonicalize(b).unwrap()
 }
 
+/// A file to add, the overrides then set (variable, file), and the source
+/// that must then be found.
+type Step<'a> = (&'a str, &'a [(&'a str, &'a str)], Source);
+
 #[test]
 fn the_lookup_prefers_the_arch_override_then_the_generic_one_then_installed_beside_and_source() {
     let t = Tree::new();
-    let source = t.binary(
-        "src/target/aarch64-unknown-linux-musl/gateway/branchyard-gateway",
-        Arch::Aarch64,
-    );
-    let found = t.lookup(&[]).locate(Arch::Aarch64).unwrap();
-    assert_eq!(found.source, Source::SourceTree);
-    assert!(same(&found.path, &source));
-
-    let beside = t.binary("prefix/bin/branchyard-gateway-aarch64", Arch::Aarch64);
-    let found = t.lookup(&[]).locate(Arch::Aarch64).unwrap();
-    assert_eq!(found.source, Source::BesideExe);
-    assert!(same(&found.path, &beside));
-
-    let installed = t.binary(
-        "prefix/lib/branchyard/branchyard-gateway-aarch64",
-        Arch::Aarch64,
-    );
-    let found = t.lookup(&[]).locate(Arch::Aarch64).unwrap();
-    assert_eq!(found.source, Source::Installed);
-    assert!(same(&found.path, &installed));
-
-    let generic = t.binary("elsewhere/any", Arch::Aarch64);
-    let found = t
-        .lookup(&[(BIN_VAR, generic.clone())])
-        .locate(Arch::Aarch64)
-        .unwrap();
-    assert_eq!(found.source, Source::Var(BIN_VAR));
-
-    let own = t.binary("elsewhere/arm", Arch::Aarch64);
-    let found = t
-        .lookup(&[
-            (BIN_VAR, generic),
-            ("BRANCHYARD_GATEWAY_BIN_AARCH64", own.clone()),
-        ])
-        .locate(Arch::Aarch64)
-        .unwrap();
-    assert_eq!(found.source, Source::Var("BRANCHYARD_GATEWAY_BIN_AARCH64"));
-    assert_eq!(found.path, own);
+    let arch_var = "BRANCHYARD_GATEWAY_BIN_AARCH64";
+    let (any, arm) = ("elsewhere/any", "elsewhere/arm");
+    // Each step adds a file (and the overrides set) that must win over every
+    // file added before it.
+    let steps: [Step; 5] = [
+        (
+            "src/target/aarch64-unknown-linux-musl/gateway/branchyard-gateway",
+            &[],
+            Source::SourceTree,
+        ),
+        (
+            "prefix/bin/branchyard-gateway-aarch64",
+            &[],
+            Source::BesideExe,
+        ),
+        (
+            "prefix/lib/branchyard/branchyard-gateway-aarch64",
+            &[],
+            Source::Installed,
+        ),
+        (any, &[(BIN_VAR, any)], Source::Var(BIN_VAR)),
+        (
+            arm,
+            &[(BIN_VAR, any), (arch_var, arm)],
+            Source::Var(arch_var),
+        ),
+    ];
+    for (rel, set, want) in steps {
+        let file = t.binary(rel, Arch::Aarch64);
+        let vars: Vec<(&str, PathBuf)> = set.iter().map(|(v, r)| (*v, t.path(r))).collect();
+        let found = t.lookup(&vars).locate(Arch::Aarch64).unwrap();
+        assert_eq!(found.source, want, "after adding {rel}");
+        assert!(same(&found.path, &file), "after adding {rel}: {found}");
+    }
 }
 
 #[test]
