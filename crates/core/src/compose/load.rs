@@ -276,15 +276,8 @@ pub fn load(opts: &LoadOptions) -> Result<Project, ComposeError> {
     variable_warnings(&reader.lookups.borrow(), opts, &mut warnings);
 
     let mut project = Project {
-        name: opts.project_name.clone(),
-        working_dir: opts.working_dir.clone(),
         config_files: files.clone(),
-        services: IndexMap::new(),
-        networks: IndexMap::new(),
-        volumes: IndexMap::new(),
-        secrets: IndexMap::new(),
-        configs: IndexMap::new(),
-        warnings: Vec::new(),
+        ..Project::empty(&opts.project_name, &opts.working_dir)
     };
     top_level::read(&merged, &first, &opts.working_dir, &env, &mut project)?;
     let services = match merged.get("services") {

@@ -33,6 +33,23 @@ pub struct Project {
     pub warnings: Vec<String>,
 }
 
+impl Project {
+    /// A project with no services, networks, volumes, secrets, configs or files yet.
+    pub fn empty(name: &str, working_dir: impl Into<PathBuf>) -> Project {
+        Project {
+            name: name.to_string(),
+            working_dir: working_dir.into(),
+            config_files: Vec::new(),
+            services: IndexMap::new(),
+            networks: IndexMap::new(),
+            volumes: IndexMap::new(),
+            secrets: IndexMap::new(),
+            configs: IndexMap::new(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
 /// One service, resolved.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Service {

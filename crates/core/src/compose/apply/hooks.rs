@@ -11,15 +11,12 @@
 
 use std::collections::HashMap;
 
-use bollard::container::LogOutput;
-use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::Docker;
-use futures_util::StreamExt;
 use tracing::Instrument;
 
 use crate::compose::model::Hook;
 use crate::docker::labels::PRE_STOP;
-use crate::docker::{describe, DockerError};
+use crate::docker::{describe, run_exec, DockerError, ExecRequest};
 
 /// Lines and bytes of a failing hook's output kept for its message (compose's bounds).
 const TAIL_LINES: usize = 10;
@@ -63,7 +60,29 @@ fn tail(text: &str) -> String {
 
 /// Runs `hook` in `container` and waits for it.
 async fn run(docker: &Docker, container: &str, hook: &Hook, tty: bool) -> Result<(), Failure> {
-    let not_run = |e: bollard::errors::Error| {
+    let req = ExecRequest {
+        cmd: hook.command.clone(),
+        user: hook.user.clone(),
+        privileged: hook.privileged,
+        working_dir: hook.working_dir.clone(),
+        env: hook
+            .environment
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+            .collect(),
+        tty,
+    };
+    let (mut out, mut err) = (String::new(), String::new());
+    let code = run_exec(docker, container, &req, &mut |line| {
+        if line.stream == "stderr" {
+            &mut err
+        } else {
+            &mut out
+        }
+        .push_str(&line.text)
+    })
+    .await
+    .map_err(|e| {
         let gone = matches!(
             &e,
             bollard::errors::Error::DockerResponseServerError {
@@ -72,48 +91,7 @@ async fn run(docker: &Docker, container: &str, hook: &Hook, tty: bool) -> Result
             }
         );
         Failure::NotRun(gone, describe(&e))
-    };
-    let env: Vec<String> = hook
-        .environment
-        .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
-        .collect();
-    let created = docker
-        .create_exec(
-            container,
-            CreateExecOptions {
-                cmd: Some(hook.command.clone()),
-                user: hook.user.clone(),
-                privileged: Some(hook.privileged),
-                working_dir: hook.working_dir.clone(),
-                env: (!env.is_empty()).then_some(env),
-                attach_stdout: Some(true),
-                attach_stderr: Some(true),
-                tty: Some(tty),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(not_run)?;
-    let (mut out, mut err) = (String::new(), String::new());
-    if let StartExecResults::Attached { output: mut s, .. } = docker
-        .start_exec(&created.id, None)
-        .await
-        .map_err(not_run)?
-    {
-        while let Some(chunk) = s.next().await {
-            match chunk.map_err(not_run)? {
-                LogOutput::StdErr { message } => err.push_str(&String::from_utf8_lossy(&message)),
-                other => out.push_str(&String::from_utf8_lossy(other.as_ref())),
-            }
-        }
-    }
-    let code = docker
-        .inspect_exec(&created.id)
-        .await
-        .map_err(not_run)?
-        .exit_code
-        .unwrap_or(-1);
+    })?;
     if code == 0 {
         return Ok(());
     }

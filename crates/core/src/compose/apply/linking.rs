@@ -67,28 +67,19 @@ mod tests {
             ],
             ..Service::default()
         };
-        let p = Project {
-            name: "shop-x".into(),
-            working_dir: "/w".into(),
-            config_files: Vec::new(),
-            services: IndexMap::from([
-                ("web".to_string(), web.clone()),
-                (
-                    "db".to_string(),
-                    Service {
-                        scale: Some(2),
-                        ..Service::default()
-                    },
-                ),
-                ("cache".to_string(), Service::default()),
-                ("data".to_string(), Service::default()),
-            ]),
-            networks: IndexMap::new(),
-            volumes: IndexMap::new(),
-            secrets: IndexMap::new(),
-            configs: IndexMap::new(),
-            warnings: Vec::new(),
-        };
+        let mut p = Project::empty("shop-x", "/w");
+        p.services = IndexMap::from([
+            ("web".to_string(), web.clone()),
+            (
+                "db".to_string(),
+                Service {
+                    scale: Some(2),
+                    ..Service::default()
+                },
+            ),
+            ("cache".to_string(), Service::default()),
+            ("data".to_string(), Service::default()),
+        ]);
         assert_eq!(
             links(&p, &web),
             vec![

@@ -83,26 +83,16 @@ pub fn apply(p: &mut Project, disabled: &Disabled) -> Result<(), ComposeError> {
 
 #[cfg(test)]
 mod tests {
-    use indexmap::IndexMap;
-
     use super::*;
     use crate::compose::model::{Link, Service, VolumesFrom};
 
     fn project(services: Vec<(&str, Service)>) -> Project {
-        Project {
-            name: "p".into(),
-            working_dir: "/w".into(),
-            config_files: Vec::new(),
-            services: services
-                .into_iter()
-                .map(|(n, s)| (n.to_string(), s))
-                .collect(),
-            networks: IndexMap::new(),
-            volumes: IndexMap::new(),
-            secrets: IndexMap::new(),
-            configs: IndexMap::new(),
-            warnings: Vec::new(),
-        }
+        let mut p = Project::empty("p", "/w");
+        p.services = services
+            .into_iter()
+            .map(|(n, s)| (n.to_string(), s))
+            .collect();
+        p
     }
 
     fn linking(service: &str, alias: &str) -> Service {
