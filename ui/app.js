@@ -310,7 +310,8 @@ function services(p) {
   return el("table", { class: "services" },
     el("thead", {}, el("tr", {}, ...["Service", "State", "Exit", "Restarts"].map((h) => el("th", { textContent: h })))),
     el("tbody", {}, ...p.services.map((s) => el("tr", {},
-      el("td", { textContent: s.service, title: s.container }),
+      // A scaled service shows one row per replica.
+      el("td", { textContent: (s.replica ?? 1) > 1 || p.services.some((o) => o.service === s.service && o !== s) ? `${s.service} #${s.replica ?? 1}` : s.service, title: s.container }),
       el("td", {}, el("span", { class: `badge ${s.state}`, textContent: s.state.replace("_", " ") })),
       el("td", { textContent: s.exit_code ?? "" }),
       el("td", { textContent: s.restarts })))));
@@ -377,7 +378,8 @@ function onEvent(ev) {
     }
     case "service":
       if (p) {
-        const i = p.services.findIndex((s) => s.service === ev.status.service);
+        // One entry per container: replicas of one service are apart.
+        const i = p.services.findIndex((s) => s.container === ev.status.container);
         if (ev.status.state === "removed") { if (i >= 0) p.services.splice(i, 1); }
         else if (i >= 0) p.services[i] = ev.status; else p.services.push(ev.status);
         rerenderCard(id);
@@ -447,7 +449,7 @@ async function openLogs(id) {
   $("logs-of").textContent = `of ${p.repo}/${p.branch}`;
   const sel = $("logs-service");
   sel.replaceChildren(el("option", { value: "", textContent: "All services" }),
-    ...p.services.map((s) => el("option", { value: s.service, textContent: s.service })));
+    ...[...new Set(p.services.map((s) => s.service))].map((name) => el("option", { value: name, textContent: name })));
   $("logs").hidden = false;
   $("logs").scrollIntoView({ block: "nearest" });
   await subscribeLogs();

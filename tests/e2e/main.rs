@@ -4,6 +4,7 @@
 // Test code: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
+mod compose_structure;
 mod crash;
 mod degraded;
 mod failures;

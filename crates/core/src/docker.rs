@@ -12,7 +12,8 @@ use crate::error::Code;
 pub use build::{build_image, context_tar};
 pub use client::{connect, is_not_found, list_containers_labelled, list_project_containers};
 pub use events::{container_events, container_events_matching, ContainerAction, ContainerEvent};
-pub use exec::{exec, exec_streaming, ExecOutcome};
+pub(crate) use exec::run as run_exec;
+pub use exec::{exec, exec_streaming, ExecOutcome, ExecRequest};
 pub use labels::PreviewLabels;
 pub use logs::{last_lines, logs, LogLine};
 

@@ -84,6 +84,9 @@ pub struct ServiceStatus {
     pub service: String,
     /// Container name.
     pub container: String,
+    /// Which replica of the service, from 1 (`com.docker.compose.container-number`).
+    #[serde(default = "first_replica")]
+    pub replica: u32,
     /// State.
     pub state: ServiceState,
     /// Exit code when exited.
@@ -92,6 +95,10 @@ pub struct ServiceStatus {
     pub restarts: i64,
     /// When the container last started (RFC 3339), if running.
     pub started_at: Option<String>,
+}
+
+fn first_replica() -> u32 {
+    1
 }
 
 /// Everything the engine tells its clients.

@@ -84,8 +84,13 @@ pub async fn service_statuses(
                     | ServiceState::Unhealthy
                     | ServiceState::Starting
             );
+            let replica = labels
+                .get(crate::docker::labels::CONTAINER_NUMBER)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1);
             Some(ServiceStatus {
                 service,
+                replica,
                 container: c
                     .name
                     .unwrap_or_default()
@@ -100,7 +105,8 @@ pub async fn service_statuses(
             })
         })
         .collect();
-    out.sort_by(|a, b| a.service.cmp(&b.service));
+    // Replica 1 first: `exec`, `logs` and the health probe default to it.
+    out.sort_by(|a, b| (&a.service, a.replica).cmp(&(&b.service, b.replica)));
     Ok(out)
 }
 

@@ -127,7 +127,6 @@ struct Relay {
 /// A request the fast path takes.
 struct Taken {
     live: Arc<Live>,
-    authority: Authority,
     /// The head's length, in `buf`.
     head_len: usize,
     /// Head plus body, in `buf`.
@@ -306,14 +305,19 @@ impl Relay {
         t: &Taken,
         client: &mut C,
     ) -> Result<(Upstream, Answer), Failed> {
+        let replicas = &t.live.replicas;
+        // A new upstream connection takes the next replica in turn: one turn
+        // for the idle connection looked for and the connect after it.
+        let mut order = Vec::new();
         let candidate = match self.upstream.take() {
-            Some(u) if u.authority == t.authority => Some(u),
+            Some(u) if replicas.keeps(&u.authority) => Some(u),
             other => {
-                // The route moved to another upstream: its old connection waits for another client.
+                // The route moved on (or that replica died): the connection waits for another client.
                 if let Some(u) = other {
                     self.idle.put(u);
                 }
-                self.idle.take(&t.authority)
+                order = replicas.order();
+                order.first().and_then(|a| self.idle.take(a))
             }
         };
         if let Some(mut up) = candidate.filter(|u| !u.looks_closed()) {
@@ -329,7 +333,13 @@ impl Relay {
                 }
             }
         }
-        let mut up = Upstream::connect(&t.authority).await?;
+        if order.is_empty() {
+            order = replicas.order();
+        }
+        let mut up = replicas
+            .connect(&order, Upstream::connect)
+            .await
+            .map_err(Failed::Upstream)?;
         up.stream
             .write_all(&self.out)
             .await
@@ -576,7 +586,7 @@ fn judge(buf: &[u8], proxy: &Proxy, conn: &Conn, limits: &Limits, out: &mut Vec<
     if body > BODY_MAX as u64 {
         return Judged::Hyper;
     }
-    let Some((live, authority)) = proxy.fast_route(host, conn) else {
+    let Some(live) = proxy.fast_route(host, conn) else {
         return Judged::Hyper;
     };
     out.clear();
@@ -615,7 +625,6 @@ fn judge(buf: &[u8], proxy: &Proxy, conn: &Conn, limits: &Limits, out: &mut Vec<
     }
     Judged::Take(Taken {
         live,
-        authority,
         head_len,
         len: head_len + body as usize,
         close,
@@ -815,20 +824,15 @@ impl std::fmt::Debug for Upstream {
 
 impl Upstream {
     /// A new connection (TCP_NODELAY) within the connect timeout.
-    async fn connect(authority: &Authority) -> Result<Upstream, Failed> {
+    async fn connect(authority: Authority) -> Result<Upstream, String> {
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(authority.as_str()))
             .await
-            .map_err(|_| {
-                Failed::Upstream(format!(
-                    "no connection within {} s",
-                    CONNECT_TIMEOUT.as_secs()
-                ))
-            })?
-            .map_err(|e| Failed::Upstream(e.to_string()))?;
+            .map_err(|_| format!("no connection within {} s", CONNECT_TIMEOUT.as_secs()))?
+            .map_err(|e| e.to_string())?;
         let _ = stream.set_nodelay(true);
         Ok(Upstream {
             stream,
-            authority: authority.clone(),
+            authority,
             buf: BytesMut::with_capacity(16 * 1024),
         })
     }

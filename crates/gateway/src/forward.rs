@@ -90,10 +90,9 @@ impl Upstreams {
         https: bool,
     ) -> Result<Response<Body>, GatewayError> {
         let upstream_err = |cause: String| upstream_error(live, cause);
-        let authority = live
-            .authority
-            .clone()
-            .ok_or_else(|| upstream_err("the upstream is not a host:port".into()))?;
+        if live.replicas.is_empty() {
+            return Err(upstream_err("the upstream is not a host:port".into()));
+        }
         let grpc = req.version() == Version::HTTP_2
             && req
                 .headers()
@@ -101,9 +100,13 @@ impl Upstreams {
                 .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
         let upgrade = upgrade_requested(req.headers());
         let dedicated = !grpc && upgrade.is_none() && req.version() <= Version::HTTP_11;
+        // hyper_util's pool keeps connections per authority: a request on
+        // it (HTTP/2 clients, gRPC, upgrades) takes the next upstream in turn.
+        // A dedicated connection is chosen in `own::send`, once per connection.
+        let pooled = (!dedicated).then(|| live.replicas.order()[0].clone());
         let mut parts = req.uri().clone().into_parts();
         parts.scheme = Some(Scheme::HTTP);
-        parts.authority = Some(authority.clone());
+        parts.authority = pooled.clone();
         if parts.path_and_query.is_none() {
             parts.path_and_query = Some(PathAndQuery::from_static("/"));
         }
@@ -140,23 +143,25 @@ impl Upstreams {
         }
         append_forwarded(headers, conn, host, https);
 
+        // A pooled request whose connect failed cannot be sent again (its body
+        // is gone with it), but its upstream is passed over from then on.
+        let pool_err = |e: hyper_util::client::legacy::Error| {
+            if let (true, Some(a)) = (e.is_connect(), &pooled) {
+                live.replicas.failed(a);
+            }
+            upstream_err(root_cause(&e))
+        };
         let mut resp = if grpc {
             *req.version_mut() = Version::HTTP_2;
-            self.h2c
-                .request(req)
-                .await
-                .map_err(|e| upstream_err(root_cause(&e)))?
+            self.h2c.request(req).await.map_err(pool_err)?
         } else if dedicated {
             *req.version_mut() = Version::HTTP_11;
-            own::send(req, &conn.upstream, &self.idle, &authority)
+            own::send(req, &conn.upstream, &self.idle, &live.replicas)
                 .await
                 .map_err(upstream_err)?
         } else {
             *req.version_mut() = Version::HTTP_11;
-            self.h1
-                .request(req)
-                .await
-                .map_err(|e| upstream_err(root_cause(&e)))?
+            self.h1.request(req).await.map_err(pool_err)?
         };
 
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
@@ -213,7 +218,7 @@ pub(crate) fn upstream_error(live: &Live, cause: String) -> GatewayError {
     let route = &live.route;
     GatewayError::Upstream {
         preview: route.preview.clone(),
-        upstream: route.upstream.clone(),
+        upstream: route.all_upstreams().join(", "),
         state: route.state_name().to_string(),
         reason: route.reason.clone(),
         cause,

@@ -15,6 +15,7 @@ pub mod idle;
 pub mod own;
 pub mod pages;
 pub mod proxy;
+pub mod replicas;
 pub mod routes;
 pub mod server;
 pub mod settings;

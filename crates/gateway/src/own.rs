@@ -21,6 +21,7 @@ use hyper_util::rt::TokioIo;
 
 use crate::forward::{root_cause, CONNECT_TIMEOUT};
 use crate::idle::{IdleList, Reusable};
+use crate::replicas::Replicas;
 
 /// An upstream HTTP/1 connection and where it goes.
 #[derive(Debug)]
@@ -74,8 +75,9 @@ impl Reusable for Owned {
     }
 }
 
-/// Sends `req` (origin form, Host set) on `slot`'s connection; on an idle one
-/// of `pool` when the slot has none for `authority`; else on a new one.
+/// Sends `req` (origin form, Host set) on `slot`'s connection while it goes
+/// to one of `replicas`; else on an idle one of `pool` to the next replica in
+/// turn, else on a new one, to the first replica that answers.
 ///
 /// # Errors
 /// The root cause, when no connection can be made or the upstream breaks off.
@@ -83,14 +85,23 @@ pub async fn send(
     req: Request<Incoming>,
     slot: &Slot,
     pool: &Arc<IdlePool>,
-    authority: &Authority,
+    replicas: &Replicas,
 ) -> Result<Response<Incoming>, String> {
     let mut held = slot.take();
-    if let Some(o) = held.take_if(|o| o.authority != *authority) {
+    if let Some(o) = held.take_if(|o| !replicas.keeps(&o.authority)) {
+        // The route moved on (or that replica died): the connection waits for another client.
         o.home.clone().put(o);
     }
+    // A new upstream connection takes the next replica in turn: one turn
+    // for the idle connection looked for and the connect after it.
+    let order = if held.is_some() {
+        Vec::new()
+    } else {
+        replicas.order()
+    };
+    let idle = order.first().and_then(|a| pool.take(a));
     let mut req = req;
-    for candidate in [held, pool.take(authority)] {
+    for candidate in [held, idle] {
         let Some(mut o) = candidate else { continue };
         if o.sender.ready().await.is_err() {
             continue;
@@ -108,7 +119,12 @@ pub async fn send(
             },
         }
     }
-    let mut o = connect(authority, pool).await?;
+    let order = if order.is_empty() {
+        replicas.order()
+    } else {
+        order
+    };
+    let mut o = replicas.connect(&order, |a| connect(a, pool)).await?;
     let resp = o
         .sender
         .send_request(req)
@@ -119,7 +135,7 @@ pub async fn send(
 }
 
 /// A new upstream connection (TCP_NODELAY), driven by a task of its own.
-async fn connect(authority: &Authority, pool: &Arc<IdlePool>) -> Result<Owned, String> {
+async fn connect(authority: Authority, pool: &Arc<IdlePool>) -> Result<Owned, String> {
     let stream = tokio::time::timeout(
         CONNECT_TIMEOUT,
         tokio::net::TcpStream::connect(authority.as_str()),
@@ -135,7 +151,7 @@ async fn connect(authority: &Authority, pool: &Arc<IdlePool>) -> Result<Owned, S
         let _ = connection.await;
     });
     Ok(Owned {
-        authority: authority.clone(),
+        authority,
         sender,
         home: pool.clone(),
     })

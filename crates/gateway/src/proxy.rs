@@ -10,7 +10,6 @@ use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
-use hyper::http::uri::Authority;
 use hyper::{Request, Response, StatusCode};
 
 use crate::error::GatewayError;
@@ -200,16 +199,18 @@ impl Proxy {
         resp
     }
 
-    /// The serving route for `host` and its upstream, when an HTTP/1.1
-    /// request to it on `conn` can take the fast path (no redirect, no page,
-    /// no wake; over TLS only the host the certificate was chosen for).
-    pub(crate) fn fast_route(&self, host: &str, conn: &Conn) -> Option<(Arc<Live>, Authority)> {
+    /// The serving route for `host`, when an HTTP/1.1 request to it on
+    /// `conn` can take the fast path (an upstream to go to, no redirect, no
+    /// page, no wake; over TLS only the host the certificate was chosen for).
+    pub(crate) fn fast_route(&self, host: &str, conn: &Conn) -> Option<Arc<Live>> {
         let live = self.route_for(host, conn).ok()?;
-        if Phase::of(&live.route) != Phase::Serving || self.redirects(&live, conn) {
+        if Phase::of(&live.route) != Phase::Serving
+            || self.redirects(&live, conn)
+            || live.replicas.is_empty()
+        {
             return None;
         }
-        let authority = live.authority.clone()?;
-        Some((live, authority))
+        Some(live)
     }
 
     /// The route for `host` on `conn`. Over HTTPS only the host the

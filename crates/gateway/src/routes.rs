@@ -8,12 +8,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use hyper::http::uri::Authority;
 use rustls::sign::CertifiedKey;
 use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::error::GatewayError;
+use crate::replicas::Replicas;
 use crate::tls;
 
 // The wire type of a route and its certificate, shared with the engine.
@@ -108,8 +108,8 @@ impl Traffic {
 pub struct Live {
     /// The route as pushed.
     pub route: Route,
-    /// The upstream as an URI authority (`None` when it does not parse: answered 502).
-    pub authority: Option<Authority>,
+    /// Its upstreams, balanced per new connection (none that parse: answered 502).
+    pub replicas: Replicas,
     /// The host's certificate for SNI.
     pub cert: Option<Arc<CertifiedKey>>,
     /// The preview's counters.
@@ -278,12 +278,11 @@ impl RouteTable {
             if Phase::of(route) != Phase::Asleep {
                 counters.woken.store(false, Ordering::Relaxed);
             }
-            let authority = route.upstream.parse::<Authority>().ok();
             hosts.insert(
                 host.clone(),
                 Arc::new(Live {
                     route: route.clone(),
-                    authority,
+                    replicas: Replicas::of(route),
                     cert,
                     traffic: counters,
                 }),

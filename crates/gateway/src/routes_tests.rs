@@ -7,6 +7,7 @@ fn route(host: &str) -> Route {
     Route {
         host: host.into(),
         upstream: "web:80".into(),
+        upstreams: Vec::new(),
         preview: "p".into(),
         repo: "r".into(),
         branch: "b".into(),

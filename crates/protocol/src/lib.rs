@@ -1,4 +1,4 @@
-//! The gateway's admin protocol as types (docs/gateway-protocol.md, v2): what
+//! The gateway's admin protocol as types (docs/gateway-protocol.md, v3): what
 //! the engine pushes (routes with their certificates, the run-time config) and
 //! what the gateway streams back (events, traffic counts). One definition for
 //! both sides, so the engine and the gateway cannot drift apart.
@@ -8,15 +8,22 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// One host routed to one upstream. Fields this side does not know are kept
-/// (`extra`), so an older gateway passes a newer engine's fields through.
+/// One host routed to a service's containers. Fields this side does not
+/// know are kept (`extra`), so an older gateway passes a newer engine's
+/// fields through.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Route {
     /// Host name, lowercase, no port (taken from the URL when pushed one by one).
     #[serde(default)]
     pub host: String,
-    /// `container:port` on a network the gateway shares with the preview.
+    /// `container:port` on a network the gateway shares with the preview:
+    /// the first of `upstreams`, so a gateway older than `upstreams` still
+    /// reaches replica 1.
     pub upstream: String,
+    /// Every replica's `container:port`, balanced round-robin per new
+    /// upstream connection (v3); empty from older engines: `upstream` alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upstreams: Vec<String>,
     /// Preview id (`<slug>.<repo>`).
     #[serde(default)]
     pub preview: String,
@@ -53,6 +60,24 @@ impl Route {
     /// The state name, `ready` when none was sent.
     pub fn state_name(&self) -> &str {
         self.state.as_deref().unwrap_or("ready")
+    }
+
+    /// A route to `upstreams` (`container:port` each): `upstream` is the first.
+    pub fn to(upstreams: Vec<String>) -> Route {
+        Route {
+            upstream: upstreams.first().cloned().unwrap_or_default(),
+            upstreams,
+            ..Route::default()
+        }
+    }
+
+    /// Every upstream to balance over: `upstreams`, or `upstream` alone (older engines).
+    pub fn all_upstreams(&self) -> Vec<&str> {
+        if self.upstreams.is_empty() {
+            vec![self.upstream.as_str()]
+        } else {
+            self.upstreams.iter().map(String::as_str).collect()
+        }
     }
 }
 
@@ -188,6 +213,23 @@ mod tests {
             out.get("tls").is_none() && out.get("logs").is_none() && out.get("wake").is_none(),
             "unset optional fields are left out: {out}"
         );
+    }
+
+    #[test]
+    fn a_route_lists_its_replicas_and_keeps_the_first_as_upstream_for_older_gateways() {
+        let r = Route::to(vec!["p-web-1:80".into(), "p-web-2:80".into()]);
+        let wire = serde_json::to_value(&r).unwrap();
+        assert_eq!(wire["upstream"], "p-web-1:80");
+        assert_eq!(wire["upstreams"][1], "p-web-2:80");
+        assert_eq!(r.all_upstreams(), vec!["p-web-1:80", "p-web-2:80"]);
+        let old: Route = serde_json::from_str(r#"{"host":"h","upstream":"x:1"}"#).unwrap();
+        assert_eq!(
+            old.all_upstreams(),
+            vec!["x:1"],
+            "an older engine's route: one upstream"
+        );
+        let one = serde_json::to_value(Route::to(vec!["x:1".into()])).unwrap();
+        assert_eq!(one["upstreams"][0], "x:1");
     }
 
     #[test]

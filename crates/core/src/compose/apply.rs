@@ -4,7 +4,9 @@
 //! Also stop, start, down, and undo of exactly what a failed run created.
 
 mod follow;
+mod hooks;
 mod images;
+mod linking;
 mod monitor;
 mod resources;
 mod run;
@@ -26,8 +28,9 @@ use crate::compose::plan::Action;
 use crate::docker::{DockerError, PreviewLabels};
 use crate::events::{ServiceStatus, Step};
 
-pub use spec::{container_name, image_of, network_name, volume_name};
-pub use teardown::{down, remove_stopped, stop, stop_all, undo, DownReport};
+pub use crate::compose::plan::container_name;
+pub use spec::{image_of, network_name, volume_name};
+pub use teardown::{down, remove_stopped, stop, stop_all, undo, DownReport, Stopped};
 
 /// Options of [`up`].
 #[derive(Debug, Clone)]

@@ -103,6 +103,16 @@ pub enum ComposeError {
     /// A file the compose file names is not in the preview's worktree.
     #[error("{0}")]
     MissingFile(Box<MissingFile>),
+    /// An `include:` entry that cannot be followed (a missing file, a cycle, a remote path).
+    #[error("{file}: include: {message} (include chain: {chain})")]
+    Include {
+        /// The file whose `include:` names it.
+        file: String,
+        /// The files from the first compose file to the one named, `a → b → c`.
+        chain: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
     /// Nothing to run in the directory.
     #[error("nothing to run in {dir}: looked for {looked_for}; add a compose file, a Dockerfile with EXPOSE, or a branchyard.toml")]
     NothingToRun {

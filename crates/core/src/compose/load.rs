@@ -1,17 +1,21 @@
 //! Loading a compose project natively: each file is read ([`yaml`]),
-//! interpolated ([`interpolate`]), its `extends` resolved ([`extends`]) and
+//! interpolated ([`interpolate`]), its `include`s loaded as projects of their
+//! own and imported ([`include`]), its `extends` resolved ([`extends`]) and
 //! merged onto the files before it ([`merge`]); then profiles pick the
 //! services ([`profiles`]), which are typed one key at a time ([`typed`]),
-//! cross-checked ([`references`]) and, for untrusted repos, made safe
+//! given the dependencies their links imply ([`relations`]), cross-checked
+//! ([`references`]) and, for untrusted repos, made safe
 //! ([`crate::compose::safety`]).
 
 mod env_file;
 mod extends;
+mod include;
 mod interpolate;
 mod merge;
 pub(crate) mod paths;
 mod profiles;
 mod references;
+mod relations;
 mod top_level;
 pub mod typed;
 pub mod units;
@@ -57,22 +61,116 @@ fn display(p: &Path) -> String {
 }
 
 /// Reads and interpolates compose files, remembering what each looked up.
-struct Reader<'a> {
-    env: &'a IndexMap<String, String>,
+#[derive(Default)]
+struct Reader {
     lookups: RefCell<Vec<(String, Lookups)>>,
 }
 
-impl Reader<'_> {
-    fn read(&self, path: &Path) -> Result<Mapping, ComposeError> {
+impl Reader {
+    /// `path`, interpolated with `env`.
+    fn read(&self, env: &IndexMap<String, String>, path: &Path) -> Result<Mapping, ComposeError> {
         let file = display(path);
         tracing::debug!(file = %file, "reading compose file");
         let mut v = Value::Mapping(yaml::read(path)?);
         let mut lookups = Lookups::default();
-        interpolate::tree(&mut v, "", &file, self.env, &mut lookups)?;
+        interpolate::tree(&mut v, "", &file, env, &mut lookups)?;
         self.lookups.borrow_mut().push((file, lookups));
         Ok(match v {
             Value::Mapping(m) => m,
             _ => Mapping::new(),
+        })
+    }
+}
+
+/// One set of files merged into one project model: the main files, or the
+/// files of one `include` entry, each with its own directory and variables.
+struct Pass<'a> {
+    reader: &'a Reader,
+    /// Interpolation variables of these files.
+    env: &'a IndexMap<String, String>,
+    /// Where relative paths (and `extends.file`, nested includes) resolve.
+    dir: &'a Path,
+    /// For untrusted repos, the worktree every file must stay in.
+    confine: Option<&'a Path>,
+    /// The files that included these, outermost first (for cycles and messages).
+    chain: Vec<PathBuf>,
+}
+
+/// The merged model of a pass, and the file that last defined each service.
+struct Merged {
+    doc: Mapping,
+    origin: IndexMap<String, PathBuf>,
+}
+
+impl Pass<'_> {
+    /// Reads each file, imports its includes, resolves its `extends` and
+    /// merges it onto the files before it, as compose does per file.
+    fn merge_files(
+        &self,
+        files: &[PathBuf],
+        warnings: &mut Vec<String>,
+    ) -> Result<Merged, ComposeError> {
+        let read = |p: &Path| self.reader.read(self.env, p);
+        let mut extends = extends::Extends::new(&read, self.confine);
+        let mut merged = Mapping::new();
+        let mut origin: IndexMap<String, PathBuf> = IndexMap::new();
+        for path in files {
+            let file = display(path);
+            let mut doc = self.reader.read(self.env, path)?;
+            let own: Vec<String> = match doc.get("services") {
+                Some(Value::Mapping(services)) => services.keys().filter_map(scalar).collect(),
+                _ => Vec::new(),
+            };
+            let imported = include::apply(self, path, &mut doc, warnings)?;
+            top_level_keys(&mut doc, &file, warnings)?;
+            match doc.get_mut("services") {
+                Some(Value::Mapping(services)) => {
+                    for (name, svc) in services.iter() {
+                        // `!reset`/`!override` may tag a whole service; merging settles them.
+                        let tagged_ok = matches!(svc, Value::Tagged(t) if matches!(t.value, Value::Mapping(_) | Value::Null));
+                        if !matches!(svc, Value::Mapping(_)) && !tagged_ok {
+                            let name = scalar(name).unwrap_or_default();
+                            return Err(ComposeError::Invalid {
+                                file,
+                                where_: format!("service {name:?}"),
+                                key: name,
+                                message: "a service must be a mapping of its settings".into(),
+                            });
+                        }
+                    }
+                    extends.apply(path, self.dir, services)?;
+                }
+                None | Some(Value::Null) => {}
+                Some(_) => {
+                    return Err(ComposeError::Invalid {
+                        file,
+                        where_: "top level".into(),
+                        key: "services".into(),
+                        message: "expected a mapping of services".into(),
+                    })
+                }
+            }
+            origin.extend(imported);
+            for name in own {
+                origin.insert(name, path.clone());
+            }
+            let mut doc = Value::Mapping(merge::document(&merged, &doc));
+            merge::settle(&mut doc, &mut Vec::new()).map_err(|(at, tag)| {
+                ComposeError::Invalid {
+                    file: file.clone(),
+                    where_: at,
+                    key: tag,
+                    message: "unknown YAML tag: compose files may use !reset and !override".into(),
+                }
+            })?;
+            merged = match doc {
+                Value::Mapping(m) => m,
+                _ => Mapping::new(),
+            };
+        }
+        Ok(Merged {
+            doc: merged,
+            origin,
         })
     }
 }
@@ -117,16 +215,11 @@ fn top_level_keys(
         if key.starts_with("x-") || top_level::KEYS.contains(&key.as_str()) {
             continue;
         }
-        let hint = if key == "include" {
-            " (list the files in branchyard.toml's `compose` instead)".to_string()
-        } else {
-            format!(" (supported: {}, x-*)", top_level::KEYS.join(", "))
-        };
         return Err(ComposeError::UnsupportedKey {
             file: file.into(),
             where_: "top level".into(),
             key,
-            hint,
+            hint: format!(" (supported: {}, include, x-*)", top_level::KEYS.join(", ")),
         });
     }
     for ignored in ["version", "name"] {
@@ -167,77 +260,24 @@ pub fn load(opts: &LoadOptions) -> Result<Project, ComposeError> {
             dir: display(&opts.working_dir),
             looked_for: "(no compose file was given)".into(),
         })?;
-    let reader = Reader {
+    let reader = Reader::default();
+    let pass = Pass {
+        reader: &reader,
         env: &env,
-        lookups: RefCell::new(Vec::new()),
+        dir: &opts.working_dir,
+        confine: (!opts.trusted).then_some(opts.confine_to.as_path()),
+        chain: Vec::new(),
     };
-    let read = |p: &Path| reader.read(p);
-    let mut extends =
-        extends::Extends::new(&read, (!opts.trusted).then_some(opts.confine_to.as_path()));
-
     let mut warnings = Vec::new();
-    let mut merged = Mapping::new();
-    // The file that last defined each service, named in its messages.
-    let mut origin: IndexMap<String, PathBuf> = IndexMap::new();
-    for path in &files {
-        let file = display(path);
-        let mut doc = reader.read(path)?;
-        top_level_keys(&mut doc, &file, &mut warnings)?;
-        match doc.get_mut("services") {
-            Some(Value::Mapping(services)) => {
-                for (name, svc) in services.iter() {
-                    // `!reset`/`!override` may tag a whole service; merging settles them.
-                    let tagged_ok = matches!(svc, Value::Tagged(t) if matches!(t.value, Value::Mapping(_) | Value::Null));
-                    if !matches!(svc, Value::Mapping(_)) && !tagged_ok {
-                        let name = scalar(name).unwrap_or_default();
-                        return Err(ComposeError::Invalid {
-                            file,
-                            where_: format!("service {name:?}"),
-                            key: name,
-                            message: "a service must be a mapping of its settings".into(),
-                        });
-                    }
-                }
-                extends.apply(path, &opts.working_dir, services)?;
-                for name in services.keys().filter_map(scalar) {
-                    origin.insert(name, path.clone());
-                }
-            }
-            None | Some(Value::Null) => {}
-            Some(_) => {
-                return Err(ComposeError::Invalid {
-                    file,
-                    where_: "top level".into(),
-                    key: "services".into(),
-                    message: "expected a mapping of services".into(),
-                })
-            }
-        }
-        let mut doc = Value::Mapping(merge::document(&merged, &doc));
-        merge::settle(&mut doc, &mut Vec::new()).map_err(|(at, tag)| ComposeError::Invalid {
-            file: file.clone(),
-            where_: at,
-            key: tag,
-            message: "unknown YAML tag: compose files may use !reset and !override".into(),
-        })?;
-        merged = match doc {
-            Value::Mapping(m) => m,
-            _ => Mapping::new(),
-        };
-    }
-    drop(extends);
+    let Merged {
+        doc: merged,
+        origin,
+    } = pass.merge_files(&files, &mut warnings)?;
     variable_warnings(&reader.lookups.borrow(), opts, &mut warnings);
 
     let mut project = Project {
-        name: opts.project_name.clone(),
-        working_dir: opts.working_dir.clone(),
         config_files: files.clone(),
-        services: IndexMap::new(),
-        networks: IndexMap::new(),
-        volumes: IndexMap::new(),
-        secrets: IndexMap::new(),
-        configs: IndexMap::new(),
-        warnings: Vec::new(),
+        ..Project::empty(&opts.project_name, &opts.working_dir)
     };
     top_level::read(&merged, &first, &opts.working_dir, &env, &mut project)?;
     let services = match merged.get("services") {
@@ -289,6 +329,7 @@ pub fn load(opts: &LoadOptions) -> Result<Project, ComposeError> {
         }
         project.services.insert(name, svc);
     }
+    relations::apply(&mut project, &disabled)?;
     profiles::check_dependencies(&mut project, &disabled, &mut warnings)?;
     references::check(&project)?;
     project.warnings = warnings;

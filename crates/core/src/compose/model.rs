@@ -33,6 +33,23 @@ pub struct Project {
     pub warnings: Vec<String>,
 }
 
+impl Project {
+    /// A project with no services, networks, volumes, secrets, configs or files yet.
+    pub fn empty(name: &str, working_dir: impl Into<PathBuf>) -> Project {
+        Project {
+            name: name.to_string(),
+            working_dir: working_dir.into(),
+            config_files: Vec::new(),
+            services: IndexMap::new(),
+            networks: IndexMap::new(),
+            volumes: IndexMap::new(),
+            secrets: IndexMap::new(),
+            configs: IndexMap::new(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
 /// One service, resolved.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Service {
@@ -58,8 +75,24 @@ pub struct Service {
     pub expose: Vec<u16>,
     /// `volumes:` mounts.
     pub volumes: Vec<Mount>,
-    /// `depends_on:` with conditions.
+    /// `depends_on:` with conditions (`links` and `volumes_from` add theirs, as compose does).
     pub depends_on: IndexMap<String, Dependency>,
+    /// `scale:` or `deploy.replicas`: how many containers run the service
+    /// (`None` is one, as compose; `0` runs none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<u32>,
+    /// `links:`: other services of the project reached under another name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
+    /// `volumes_from:`: services whose container's volumes are mounted here too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes_from: Vec<VolumesFrom>,
+    /// `post_start:` hooks, run in the container right after it starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_start: Vec<Hook>,
+    /// `pre_stop:` hooks, run in the container before it is stopped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pre_stop: Vec<Hook>,
     /// `healthcheck:`.
     pub healthcheck: Option<Healthcheck>,
     /// `restart:` policy (`no`, `always`, `on-failure[:N]`, `unless-stopped`).
@@ -177,6 +210,44 @@ pub struct Dependency {
     pub required: bool,
 }
 
+/// One `links:` entry: `service` reachable as `alias` from this service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    /// The linked service.
+    pub service: String,
+    /// The name it answers to (the service's own name when none is given).
+    pub alias: String,
+}
+
+/// One `volumes_from:` entry (`service[:ro|:rw]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumesFrom {
+    /// The service whose first replica's volumes are mounted.
+    pub service: String,
+    /// `:ro`: mounted read-only.
+    pub read_only: bool,
+}
+
+/// A lifecycle hook (`post_start`, `pre_stop`): a command run in the
+/// service's container through Docker's exec API.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Hook {
+    /// The command, exec form.
+    pub command: Vec<String>,
+    /// `user:` it runs as (the container's when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// `privileged:` (refused for untrusted repos).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub privileged: bool,
+    /// `working_dir:` (the container's when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    /// `environment:` added to the container's for this command (`None`: unset).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub environment: IndexMap<String, Option<String>>,
+}
+
 /// `healthcheck:` with durations in nanoseconds, as Docker's API takes them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Healthcheck {
@@ -269,6 +340,11 @@ pub struct PrivilegedSettings {
 }
 
 impl Service {
+    /// How many containers run the service: `scale`, else one.
+    pub fn replicas(&self) -> u32 {
+        self.scale.unwrap_or(1)
+    }
+
     /// Container ports the gateway may route to: `ports` first, then `expose`.
     pub fn routable_ports(&self) -> Vec<u16> {
         let mut out = self.ports.clone();

@@ -29,6 +29,8 @@ pub struct ActualContainer {
     pub name: String,
     /// Its `com.docker.compose.service` label.
     pub service: String,
+    /// Its `com.docker.compose.container-number` label (the replica, from 1).
+    pub number: u32,
     /// Its `com.docker.compose.config-hash` label.
     pub config_hash: String,
     /// Where it is.
@@ -49,13 +51,43 @@ pub enum Action {
     Keep,
 }
 
+/// What to do with one replica (container) of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaPlan {
+    /// Its number, from 1: the container is `<project>-<service>-<number>`.
+    pub number: u32,
+    /// What to do with it.
+    pub action: Action,
+}
+
 /// One service's plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServicePlan {
-    /// What to do.
+    /// What to do, taken over its replicas: recreate if one is recreated,
+    /// else create if one is created, else start if one is started, else keep.
     pub action: Action,
-    /// The config hash its container must carry.
+    /// Each replica that is to run, `1..=replicas` (none for `replicas: 0`).
+    pub replicas: Vec<ReplicaPlan>,
+    /// The config hash its containers must carry.
     pub config_hash: String,
+}
+
+impl ServicePlan {
+    /// The replicas to create (or recreate).
+    pub fn creating(&self) -> impl Iterator<Item = &ReplicaPlan> {
+        self.replicas
+            .iter()
+            .filter(|r| matches!(r.action, Action::Create | Action::Recreate))
+    }
+}
+
+/// The action of a whole service from its replicas' (see [`ServicePlan::action`]).
+fn overall(replicas: &[ReplicaPlan]) -> Action {
+    let any = |a: Action| replicas.iter().any(|r| r.action == a);
+    [Action::Recreate, Action::Create, Action::Start]
+        .into_iter()
+        .find(|a| any(*a))
+        .unwrap_or(Action::Keep)
 }
 
 /// The plan for a project.
@@ -73,16 +105,33 @@ impl Plan {
     pub fn is_noop(&self) -> bool {
         self.remove.is_empty() && self.services.values().all(|s| s.action == Action::Keep)
     }
+
+    /// The containers to remove before anything starts: those of [`Plan::remove`]
+    /// and the replicas being recreated.
+    pub fn replaced(&self, project: &str) -> Vec<String> {
+        let recreated = self.services.iter().flat_map(|(name, s)| {
+            s.replicas
+                .iter()
+                .filter(|r| r.action == Action::Recreate)
+                .map(move |r| container_name(project, name, r.number))
+        });
+        self.remove.iter().cloned().chain(recreated).collect()
+    }
+}
+
+/// Compose v2's name of a service's container: `<project>-<service>-<number>`.
+pub fn container_name(project: &str, service: &str, number: u32) -> String {
+    format!("{project}-{service}-{number}")
 }
 
 /// `com.docker.compose.config-hash` of a service: sha256 of its canonical
-/// JSON (keys sorted; `build`, `depends_on` and `source_file` left out, as
-/// compose leaves them out: they do not change the container), and of the id of
-/// the image it runs when known, so a rebuilt image recreates the container.
+/// JSON (keys sorted; `build`, `depends_on`, `scale` and `source_file` left
+/// out, as compose leaves them out: they do not change a container), and of
+/// the id of the image it runs when known, so a rebuilt image recreates the container.
 pub fn config_hash(svc: &Service, image_id: Option<&str>) -> String {
     let mut value = serde_json::to_value(svc).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut value {
-        for key in ["build", "depends_on", "source_file"] {
+        for key in ["build", "depends_on", "scale", "source_file"] {
             map.remove(key);
         }
     }
@@ -141,13 +190,17 @@ pub fn plan_with(
     force: bool,
 ) -> Plan {
     let mut remove = Vec::new();
-    let mut current: HashMap<&str, &ActualContainer> = HashMap::new();
+    let mut current: HashMap<(&str, u32), &ActualContainer> = HashMap::new();
     for c in actual {
-        let wanted_name = format!("{}-{}-1", project.name, c.service);
-        if !project.services.contains_key(&c.service) || c.name != wanted_name {
-            remove.push(c.name.clone());
+        // A replica past the scale, a stray name, or a second container with one number goes.
+        let wanted = project.services.get(&c.service).is_some_and(|s| {
+            (1..=s.replicas()).contains(&c.number)
+                && c.name == container_name(&project.name, &c.service, c.number)
+        });
+        if wanted && !current.contains_key(&(c.service.as_str(), c.number)) {
+            current.insert((c.service.as_str(), c.number), c);
         } else {
-            current.insert(c.service.as_str(), c);
+            remove.push(c.name.clone());
         }
     }
     let mut services: IndexMap<String, ServicePlan> = project
@@ -155,27 +208,31 @@ pub fn plan_with(
         .iter()
         .map(|(name, svc)| {
             let config_hash = config_hash(svc, image_ids.get(name).map(String::as_str));
-            let action = match current.get(name.as_str()) {
-                None => Action::Create,
-                Some(c)
-                    if force
-                        || c.config_hash != config_hash
-                        // Both are what `start` of a degraded preview must
-                        // mend: kept, they would fail its health wait again.
-                        || matches!(c.state, ActualState::Restarting | ActualState::Unhealthy) =>
-                {
-                    Action::Recreate
-                }
-                Some(c) if c.state == ActualState::Stopped => Action::Start,
-                Some(_) => Action::Keep,
+            let replicas: Vec<ReplicaPlan> = (1..=svc.replicas())
+                .map(|number| {
+                    let action = match current.get(&(name.as_str(), number)) {
+                        None => Action::Create,
+                        Some(c)
+                            if force
+                                || c.config_hash != config_hash
+                                // Both are what `start` of a degraded preview must
+                                // mend: kept, they would fail its health wait again.
+                                || matches!(c.state, ActualState::Restarting | ActualState::Unhealthy) =>
+                        {
+                            Action::Recreate
+                        }
+                        Some(c) if c.state == ActualState::Stopped => Action::Start,
+                        Some(_) => Action::Keep,
+                    };
+                    ReplicaPlan { number, action }
+                })
+                .collect();
+            let plan = ServicePlan {
+                action: overall(&replicas),
+                replicas,
+                config_hash,
             };
-            (
-                name.clone(),
-                ServicePlan {
-                    action,
-                    config_hash,
-                },
-            )
+            (name.clone(), plan)
         })
         .collect();
     // A (re)created dependency restarts the services that asked for it, transitively.
@@ -194,10 +251,16 @@ pub fn plan_with(
                 .depends_on
                 .iter()
                 .any(|(dep, d)| d.restart && fresh.contains(dep));
-            if matches!(sp.action, Action::Keep | Action::Start) && restarts_with_fresh {
-                sp.action = Action::Recreate;
-                changed = true;
+            if !restarts_with_fresh {
+                continue;
             }
+            for r in &mut sp.replicas {
+                if matches!(r.action, Action::Keep | Action::Start) {
+                    r.action = Action::Recreate;
+                    changed = true;
+                }
+            }
+            sp.action = overall(&sp.replicas);
         }
         if !changed {
             break;
@@ -256,6 +319,7 @@ mod tests {
         ActualContainer {
             name: format!("p-{service}-1"),
             service: service.into(),
+            number: 1,
             config_hash: hash,
             state,
         }
@@ -299,6 +363,7 @@ mod tests {
         let gone = ActualContainer {
             name: "p-gone-1".into(),
             service: "gone".into(),
+            number: 1,
             config_hash: "x".into(),
             state: ActualState::Running,
         };
@@ -353,6 +418,74 @@ mod tests {
         let plan = plan(&p, &[actual(&p, "web", ActualState::Running), stray]);
         assert_eq!(plan.remove, vec!["p_web_1".to_string()]);
         assert_eq!(plan.services["web"].action, Action::Keep);
+    }
+
+    fn replica(p: &Project, service: &str, n: u32) -> ActualContainer {
+        ActualContainer {
+            name: format!("p-{service}-{n}"),
+            number: n,
+            ..actual(p, service, ActualState::Running)
+        }
+    }
+
+    fn replica_actions(plan: &Plan, service: &str) -> Vec<(u32, Action)> {
+        plan.services[service]
+            .replicas
+            .iter()
+            .map(|r| (r.number, r.action))
+            .collect()
+    }
+
+    #[test]
+    fn scaling_up_creates_only_the_new_replicas_and_down_removes_the_highest() {
+        let mut p = project(&[("web", &[])]);
+        p.services["web"].scale = Some(3);
+        let plan = plan(&p, &[replica(&p, "web", 1)]);
+        assert_eq!(
+            replica_actions(&plan, "web"),
+            vec![(1, Action::Keep), (2, Action::Create), (3, Action::Create)]
+        );
+        assert_eq!(plan.services["web"].action, Action::Create);
+        p.services["web"].scale = Some(1);
+        let running = [1, 2, 3].map(|n| replica(&p, "web", n));
+        let plan = super::plan(&p, &running);
+        assert_eq!(replica_actions(&plan, "web"), vec![(1, Action::Keep)]);
+        assert_eq!(plan.remove, vec!["p-web-2".to_string(), "p-web-3".into()]);
+        p.services["web"].scale = Some(0);
+        let plan = super::plan(&p, &running);
+        assert!(plan.services["web"].replicas.is_empty());
+        assert_eq!(plan.remove.len(), 3, "replicas: 0 runs none");
+    }
+
+    #[test]
+    fn a_changed_definition_recreates_every_replica_and_the_scale_is_not_in_the_hash() {
+        let mut p = project(&[("web", &[])]);
+        p.services["web"].scale = Some(2);
+        let mut old = [1, 2].map(|n| replica(&p, "web", n));
+        old[1].config_hash = "stale".into();
+        let plan = plan(&p, &old);
+        assert_eq!(
+            replica_actions(&plan, "web"),
+            vec![(1, Action::Keep), (2, Action::Recreate)]
+        );
+        assert_eq!(plan.replaced("p"), vec!["p-web-2".to_string()]);
+        let one = p.services["web"].clone();
+        let mut three = one.clone();
+        three.scale = Some(3);
+        assert_eq!(config_hash(&one, None), config_hash(&three, None));
+    }
+
+    #[test]
+    fn a_recreated_dependency_recreates_every_replica_of_a_dependent() {
+        let mut p = project(&[("db", &[]), ("web", &["db"])]);
+        p.services["web"].scale = Some(2);
+        let mut db = actual(&p, "db", ActualState::Running);
+        db.config_hash = "stale".into();
+        let plan = plan(&p, &[db, replica(&p, "web", 1), replica(&p, "web", 2)]);
+        assert_eq!(
+            replica_actions(&plan, "web"),
+            vec![(1, Action::Recreate), (2, Action::Recreate)]
+        );
     }
 
     #[test]

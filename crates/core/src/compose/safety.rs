@@ -59,6 +59,7 @@ pub fn check(project: &Project, worktree: &Path) -> Result<(), ComposeError> {
     for (name, s) in &project.services {
         namespaces(name, s)?;
         shared_objects(project, name, s)?;
+        lifecycle(name, s)?;
         for m in &s.volumes {
             if let Mount::Bind { source, .. } = m {
                 if is_docker_socket(source) {
@@ -154,6 +155,36 @@ fn shared_objects(p: &Project, name: &str, s: &Service) -> Result<(), ComposeErr
                 return Err(refuse(name, s, "networks", format!("network {key:?} is external or explicitly named: it would join another project's network")));
             }
         }
+    }
+    Ok(())
+}
+
+/// Most containers an untrusted branch may run for one service: enough to
+/// try load balancing, not enough to exhaust the machine.
+pub const MAX_UNTRUSTED_REPLICAS: u32 = 8;
+
+/// Hooks run with the container's privileges, never more; replicas are bounded.
+fn lifecycle(name: &str, s: &Service) -> Result<(), ComposeError> {
+    for (key, hooks) in [("post_start", &s.post_start), ("pre_stop", &s.pre_stop)] {
+        if let Some(i) = hooks.iter().position(|h| h.privileged) {
+            return Err(refuse(
+                name,
+                s,
+                &format!("{key}[{i}].privileged"),
+                "a privileged hook runs with full access to the host".into(),
+            ));
+        }
+    }
+    if s.replicas() > MAX_UNTRUSTED_REPLICAS {
+        return Err(refuse(
+            name,
+            s,
+            "scale",
+            format!(
+                "{} replicas: an untrusted branch may run at most {MAX_UNTRUSTED_REPLICAS} containers of one service",
+                s.replicas()
+            ),
+        ));
     }
     Ok(())
 }

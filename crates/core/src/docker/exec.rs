@@ -35,6 +35,23 @@ pub async fn exec(
     Ok(ExecOutcome { exit_code, output })
 }
 
+/// A command to run in a container, and how.
+#[derive(Debug, Clone, Default)]
+pub struct ExecRequest {
+    /// The command, exec form.
+    pub cmd: Vec<String>,
+    /// Who runs it (the container's user when unset).
+    pub user: Option<String>,
+    /// With full privileges.
+    pub privileged: bool,
+    /// Where (the container's working directory when unset).
+    pub working_dir: Option<String>,
+    /// `KEY=VALUE` added to the container's environment.
+    pub env: Vec<String>,
+    /// With a terminal.
+    pub tty: bool,
+}
+
 /// Runs `cmd` in `container`, handing each chunk of output to `on_output` as
 /// it comes (for a CLI that prints live), and returns the exit code.
 ///
@@ -47,26 +64,49 @@ pub async fn exec_streaming(
     tty: bool,
     on_output: &mut (dyn FnMut(LogLine) + Send),
 ) -> Result<i64, DockerError> {
-    let err = |e| DockerError::from_bollard(&format!("running a command in {container}"), e);
+    let req = ExecRequest {
+        cmd,
+        tty,
+        ..ExecRequest::default()
+    };
+    run(docker, container, &req, on_output)
+        .await
+        .map_err(|e| DockerError::from_bollard(&format!("running a command in {container}"), e))
+}
+
+/// Runs `req` in `container` as [`exec_streaming`] does, keeping Docker's own
+/// error (its status says whether the container is gone or stopped).
+///
+/// # Errors
+/// When Docker cannot run it.
+pub(crate) async fn run(
+    docker: &Docker,
+    container: &str,
+    req: &ExecRequest,
+    on_output: &mut (dyn FnMut(LogLine) + Send),
+) -> Result<i64, bollard::errors::Error> {
     let created = docker
         .create_exec(
             container,
             CreateExecOptions {
-                cmd: Some(cmd),
+                cmd: Some(req.cmd.clone()),
+                user: req.user.clone(),
+                privileged: req.privileged.then_some(true),
+                working_dir: req.working_dir.clone(),
+                env: (!req.env.is_empty()).then(|| req.env.clone()),
                 attach_stdout: Some(true),
                 attach_stderr: Some(true),
-                tty: Some(tty),
+                tty: Some(req.tty),
                 ..Default::default()
             },
         )
-        .await
-        .map_err(err)?;
+        .await?;
     if let StartExecResults::Attached {
         output: mut out, ..
-    } = docker.start_exec(&created.id, None).await.map_err(err)?
+    } = docker.start_exec(&created.id, None).await?
     {
         while let Some(chunk) = out.next().await {
-            on_output(match chunk.map_err(err)? {
+            on_output(match chunk? {
                 LogOutput::StdErr { message } => LogLine {
                     stream: "stderr",
                     text: String::from_utf8_lossy(&message).into(),
@@ -78,6 +118,6 @@ pub async fn exec_streaming(
             });
         }
     }
-    let inspect = docker.inspect_exec(&created.id).await.map_err(err)?;
+    let inspect = docker.inspect_exec(&created.id).await?;
     Ok(inspect.exit_code.unwrap_or(-1))
 }

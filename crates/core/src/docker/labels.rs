@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 pub const PROJECT: &str = "com.docker.compose.project";
 /// Compose service name (containers).
 pub const SERVICE: &str = "com.docker.compose.service";
-/// Replica number; always `1` (no scaling in previews).
+/// Replica number, from 1.
 pub const CONTAINER_NUMBER: &str = "com.docker.compose.container-number";
 /// `False` for service containers (`True` for `compose run`).
 pub const ONEOFF: &str = "com.docker.compose.oneoff";
@@ -37,6 +37,8 @@ pub const REPO: &str = "dev.branchyard.repo";
 pub const BRANCH: &str = "dev.branchyard.branch";
 /// The commit the preview runs.
 pub const COMMIT: &str = "dev.branchyard.commit";
+/// A container's `pre_stop` hooks as JSON, run before it is stopped.
+pub const PRE_STOP: &str = "dev.branchyard.pre-stop";
 /// On the network the gateway joins to reach a preview (its default network).
 pub const ROUTE_NETWORK: &str = "dev.branchyard.route-network";
 
@@ -65,6 +67,8 @@ pub struct ContainerLabels<'a> {
     pub project: &'a str,
     /// Service name.
     pub service: &'a str,
+    /// Replica number, from 1.
+    pub number: u32,
     /// Project working directory.
     pub working_dir: &'a str,
     /// Compose files, comma-joined.
@@ -98,10 +102,11 @@ impl PreviewLabels {
     /// Labels of a service container: compose v2's and ours.
     pub fn container(&self, c: &ContainerLabels<'_>) -> HashMap<String, String> {
         let mut m = self.ours();
+        let number = c.number.to_string();
         for (k, v) in [
             (PROJECT, c.project),
             (SERVICE, c.service),
-            (CONTAINER_NUMBER, "1"),
+            (CONTAINER_NUMBER, number.as_str()),
             (ONEOFF, "False"),
             (WORKING_DIR, c.working_dir),
             (CONFIG_FILES, c.config_files),
@@ -156,6 +161,7 @@ mod tests {
         let l = preview().container(&ContainerLabels {
             project: "shop-feature-x",
             service: "web",
+            number: 2,
             working_dir: "/w",
             config_files: "/w/compose.yaml",
             config_hash: "h",
@@ -163,7 +169,7 @@ mod tests {
         });
         assert_eq!(l[PROJECT], "shop-feature-x");
         assert_eq!(l[SERVICE], "web");
-        assert_eq!(l[CONTAINER_NUMBER], "1");
+        assert_eq!(l[CONTAINER_NUMBER], "2");
         assert_eq!(l[ONEOFF], "False");
         assert_eq!(l[VERSION], COMPOSE_VERSION);
         assert_eq!(l[MANAGED], "true");

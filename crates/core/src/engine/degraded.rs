@@ -34,7 +34,16 @@ pub(crate) fn verdict(services: &[ServiceStatus]) -> Verdict {
     if services.is_empty() {
         return Verdict::Broken("its containers are gone".into());
     }
-    let broken: Vec<String> = services.iter().filter_map(problem).collect();
+    // A service of several replicas names the one that is down.
+    let scaled: Vec<&str> = services
+        .iter()
+        .filter(|s| s.replica > 1)
+        .map(|s| s.service.as_str())
+        .collect();
+    let broken: Vec<String> = services
+        .iter()
+        .filter_map(|s| problem(s, scaled.contains(&s.service.as_str())))
+        .collect();
     if !broken.is_empty() {
         return Verdict::Broken(broken.join("; "));
     }
@@ -49,9 +58,14 @@ pub(crate) fn verdict(services: &[ServiceStatus]) -> Verdict {
     }
 }
 
-/// What is wrong with one service, in words, if anything.
-fn problem(s: &ServiceStatus) -> Option<String> {
-    let name = &s.service;
+/// What is wrong with one service's container, in words, if anything;
+/// `scaled`: the service runs several replicas, so say which.
+fn problem(s: &ServiceStatus, scaled: bool) -> Option<String> {
+    let name = if scaled {
+        format!("{} replica {}", s.service, s.replica)
+    } else {
+        s.service.clone()
+    };
     match s.state {
         // A one-shot service (migrations, seeding) that completed is fine.
         ServiceState::Exited if s.exit_code == Some(0) => None,
@@ -68,6 +82,37 @@ fn problem(s: &ServiceStatus) -> Option<String> {
         | ServiceState::Starting
         | ServiceState::Created => None,
     }
+}
+
+/// The replicas `expected` names (a service once per replica, as
+/// [`PreviewRecord::services`] records them) that have no container in `seen`.
+fn missing(expected: &[String], seen: &[ServiceStatus]) -> Vec<ServiceStatus> {
+    let mut out = Vec::new();
+    let mut counted: Vec<&str> = Vec::new();
+    for name in expected {
+        if counted.contains(&name.as_str()) {
+            continue;
+        }
+        counted.push(name);
+        let replicas = expected.iter().filter(|n| *n == name).count() as u32;
+        for replica in 1..=replicas {
+            if !seen
+                .iter()
+                .any(|s| s.service == *name && s.replica == replica)
+            {
+                out.push(ServiceStatus {
+                    service: name.clone(),
+                    container: String::new(),
+                    replica,
+                    state: ServiceState::Removed,
+                    exit_code: None,
+                    restarts: 0,
+                    started_at: None,
+                });
+            }
+        }
+    }
+    out
 }
 
 /// ` (killed)` for 137 and the like: exit codes above 128 are a signal.
@@ -92,21 +137,13 @@ impl Engine {
         services: &[ServiceStatus],
         trigger: &str,
     ) -> Option<State> {
-        // A service it runs with no container at all is down too: Docker
+        // A replica it runs with no container at all is down too: Docker
         // lists only containers that exist.
-        let missing = rec
-            .services
+        let services: Vec<ServiceStatus> = services
             .iter()
-            .filter(|name| !services.iter().any(|s| &&s.service == name))
-            .map(|name| ServiceStatus {
-                service: name.clone(),
-                container: String::new(),
-                state: ServiceState::Removed,
-                exit_code: None,
-                restarts: 0,
-                started_at: None,
-            });
-        let services: Vec<ServiceStatus> = services.iter().cloned().chain(missing).collect();
+            .cloned()
+            .chain(missing(&rec.services, services))
+            .collect();
         let (to, detail) = match (rec.state, verdict(&services)) {
             (State::Ready, Verdict::Broken(reason)) => (State::Degraded, reason),
             (State::Degraded, Verdict::Whole) => {
@@ -157,9 +194,19 @@ mod tests {
     use super::*;
 
     fn svc(service: &str, state: ServiceState, exit_code: Option<i64>) -> ServiceStatus {
+        replica(service, 1, state, exit_code)
+    }
+
+    fn replica(
+        service: &str,
+        n: u32,
+        state: ServiceState,
+        exit_code: Option<i64>,
+    ) -> ServiceStatus {
         ServiceStatus {
             service: service.into(),
-            container: format!("p-{service}-1"),
+            container: format!("p-{service}-{n}"),
+            replica: n,
             state,
             exit_code,
             restarts: 0,
@@ -215,6 +262,52 @@ mod tests {
             svc("db", ServiceState::Starting, None),
         ]);
         assert_eq!(v, Verdict::Unsettled);
+    }
+
+    #[test]
+    fn one_dead_replica_of_two_degrades_and_is_named() {
+        let v = verdict(&[
+            replica("web", 1, ServiceState::Running, None),
+            replica("web", 2, ServiceState::Exited, Some(137)),
+            svc("db", ServiceState::Running, None),
+        ]);
+        assert_eq!(
+            v,
+            Verdict::Broken("web replica 2 exited with code 137 (killed)".into())
+        );
+        let v = verdict(&[
+            replica("web", 1, ServiceState::Exited, Some(1)),
+            replica("web", 2, ServiceState::Running, None),
+        ]);
+        assert_eq!(
+            v,
+            Verdict::Broken("web replica 1 exited with code 1".into())
+        );
+    }
+
+    #[test]
+    fn a_replica_without_a_container_is_missing_and_none_is_expected_for_zero() {
+        let expected: Vec<String> = ["web", "web", "db"].map(String::from).to_vec();
+        let seen = [replica("web", 1, ServiceState::Running, None)];
+        let m = missing(&expected, &seen);
+        assert_eq!(
+            m.iter()
+                .map(|s| (s.service.as_str(), s.replica))
+                .collect::<Vec<_>>(),
+            vec![("web", 2), ("db", 1)]
+        );
+        assert!(m.iter().all(|s| s.state == ServiceState::Removed));
+        let all: Vec<ServiceStatus> = seen.iter().cloned().chain(m).collect();
+        assert_eq!(
+            verdict(&all),
+            Verdict::Broken(
+                "web replica 2's container was removed; db's container was removed".into()
+            )
+        );
+        assert!(
+            missing(&[], &seen).is_empty(),
+            "a service at replicas: 0 expects nothing"
+        );
     }
 
     #[test]

@@ -48,6 +48,14 @@ impl Engine {
         .await
     }
 
+    /// Keeps what failing `pre_stop` hooks said in the preview's log (the
+    /// containers stopped anyway), where `status` shows it.
+    fn note_hook_warnings(&self, id: &str, state: State, warnings: &[String]) {
+        for w in warnings {
+            let _ = self.store().log_note(id, state, "pre_stop", w);
+        }
+    }
+
     async fn stop_held(&self, rec: &PreviewRecord, trigger: &str) -> Result<()> {
         let rec = self.find_preview(&PreviewRef::Id(rec.id.clone()))?;
         if rec.state == State::Stopped {
@@ -57,7 +65,10 @@ impl Engine {
         self.store().set_preview_desired(&rec.id, "stopped")?;
         let docker = self.docker().await?;
         match apply::stop(docker, &rec.project).await {
-            Ok(_) => self.transition(&rec.id, State::Stopped, trigger, ""),
+            Ok(stopped) => {
+                self.note_hook_warnings(&rec.id, State::Stopping, &stopped.warnings);
+                self.transition(&rec.id, State::Stopped, trigger, "")
+            }
             Err(e) => {
                 let _ = self.transition(&rec.id, State::Failed, trigger, &e.to_string());
                 Err(e.into())
@@ -223,7 +234,11 @@ impl Engine {
             };
             let (detached, stopped) = tokio::join!(detach, apply::stop_all(docker, &rec.project));
             detached?;
-            let containers = stopped?;
+            let apply::Stopped {
+                containers,
+                warnings,
+            } = stopped?;
+            self.note_hook_warnings(&rec.id, State::Removing, &warnings);
             // Nothing runs from the worktree any more: it goes while Docker
             // removes the containers and the network.
             let worktree = async {

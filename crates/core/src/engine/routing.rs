@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Engine, Inner};
+use crate::compose::plan::container_name;
 use crate::error::{Error, Result};
 use crate::gateway::{Route, RouteTls};
 use crate::lifecycle::State;
@@ -62,13 +63,23 @@ impl Engine {
         let routes: Vec<Route> = resolved
             .routes
             .iter()
-            .map(|r| Route {
-                host: r.host.clone(),
-                upstream: format!("{}-{}-1:{}", rec.project, r.service, r.port),
-                preview: rec.id.clone(),
-                repo: rec.repo.clone(),
-                branch: rec.branch.clone(),
-                ..Route::default()
+            .map(|r| {
+                // Every replica of the service, balanced by the gateway.
+                let replicas = resolved
+                    .project
+                    .services
+                    .get(&r.service)
+                    .map_or(1, |s| s.replicas());
+                let upstreams = (1..=replicas)
+                    .map(|n| format!("{}:{}", container_name(&rec.project, &r.service, n), r.port))
+                    .collect();
+                Route {
+                    host: r.host.clone(),
+                    preview: rec.id.clone(),
+                    repo: rec.repo.clone(),
+                    branch: rec.branch.clone(),
+                    ..Route::to(upstreams)
+                }
             })
             .collect();
         // Hosts the last plan had and this one does not are removed.

@@ -587,9 +587,14 @@ pub(super) fn worktree_name(rec: &PreviewRecord) -> String {
     format!("branchyard-{}-{}", rec.repo, rec.slug)
 }
 
-/// The services of an applied project, as recorded on its preview.
+/// The services of an applied project as recorded on its preview: each
+/// once per replica it runs (none at `replicas: 0`), so a missing replica is seen.
 pub(super) fn service_names(project: &crate::compose::model::Project) -> Vec<String> {
-    project.services.keys().cloned().collect()
+    project
+        .services
+        .iter()
+        .flat_map(|(name, s)| std::iter::repeat_n(name.clone(), s.replicas() as usize))
+        .collect()
 }
 
 /// A short sha for messages.

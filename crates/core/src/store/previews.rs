@@ -50,8 +50,8 @@ pub struct PreviewRecord {
     pub created_at: i64,
     /// Last changed (ms since epoch).
     pub updated_at: i64,
-    /// The compose services it runs, as of its last `up` or `start`: one
-    /// without a container is down.
+    /// The compose services it runs, as of its last `up` or `start`, each
+    /// once per replica: one without a container is down.
     pub services: Vec<String>,
 }
 

@@ -8,6 +8,7 @@ mod admin;
 mod binary;
 mod fastpath;
 mod hardening;
+mod replicas;
 mod reuse;
 mod routing;
 mod status;

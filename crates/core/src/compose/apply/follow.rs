@@ -53,6 +53,8 @@ pub(super) struct Target<'a> {
     pub docker: &'a bollard::Docker,
     /// Compose service.
     pub service: &'a str,
+    /// Which replica, from 1.
+    pub number: u32,
     /// Container name.
     pub container: String,
     /// Container id (events carry ids).
@@ -117,6 +119,7 @@ impl<'a> Follow<'a> {
             (self.progress)(Progress::Service(ServiceStatus {
                 service: self.target.service.to_string(),
                 container: self.target.container.clone(),
+                replica: self.target.number,
                 state,
                 exit_code: match phase {
                     Phase::Exited(c) => Some(c),

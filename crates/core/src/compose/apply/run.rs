@@ -17,12 +17,11 @@ use tracing::Instrument;
 use super::images::ServiceImage;
 use super::monitor::Monitor;
 use super::resources::NetworkGate;
-use super::spec::container_name;
 use super::start::{start_all, Launch};
-use super::{images, resources, teardown, OnProgress, Progress, UpOptions};
+use super::{hooks, images, resources, teardown, OnProgress, Progress, UpOptions};
 use crate::compose::model::Project;
 use crate::compose::plan::{plan_with, Action, ActualContainer, ActualState, Plan};
-use crate::docker::labels::{CONFIG_HASH, ONEOFF, SERVICE};
+use crate::docker::labels::{CONFIG_HASH, CONTAINER_NUMBER, ONEOFF, SERVICE};
 use crate::docker::{list_project_containers, DockerError, PreviewLabels};
 use crate::events::Step;
 
@@ -138,14 +137,33 @@ async fn launch(
     let t = Instant::now();
     let monitor = Monitor::start(docker, &p.name);
 
-    // Out with the old: containers of gone services and those being replaced.
-    let replaced = plan
-        .services
+    // Out with the old: containers of gone services, replicas past the
+    // scale, and those being replaced, each after its pre_stop hooks.
+    let old = plan.replaced(&p.name);
+    let labels_of: HashMap<String, (&ContainerSummary, String)> = existing
         .iter()
-        .filter(|(_, s)| s.action == Action::Recreate)
-        .map(|(n, _)| container_name(&p.name, n));
-    let old: Vec<String> = plan.remove.iter().cloned().chain(replaced).collect();
-    let removals = try_join_all(old.iter().map(|name| async move {
+        .filter_map(|c| {
+            let name = c
+                .names
+                .as_ref()?
+                .first()?
+                .trim_start_matches('/')
+                .to_string();
+            let service = c.labels.as_ref()?.get(SERVICE).cloned().unwrap_or_default();
+            Some((name, (c, service)))
+        })
+        .collect();
+    let removals = try_join_all(old.iter().map(|name| async {
+        if let Some((c, service)) = labels_of.get(name) {
+            if c.state == Some(ContainerSummaryStateEnum::RUNNING) {
+                for line in hooks::pre_stop(docker, name, c.labels.as_ref()).await {
+                    progress(Progress::Line {
+                        service: service.clone(),
+                        line,
+                    });
+                }
+            }
+        }
         teardown::remove_container(docker, name).await?;
         log.update(|a| a.removed.push(name.clone()));
         Ok::<_, DockerError>(())
@@ -158,11 +176,10 @@ async fn launch(
 
     let ids: HashMap<String, String> = existing
         .iter()
+        .filter(|c| c.labels.as_ref().is_some_and(|l| l.contains_key(SERVICE)))
         .filter_map(|c| {
-            let service = c.labels.as_ref()?.get(SERVICE)?;
             let name = c.names.as_ref()?.first()?.trim_start_matches('/');
-            (name == container_name(&p.name, service))
-                .then(|| Some((service.clone(), c.id.clone()?)))?
+            Some((name.to_string(), c.id.clone()?))
         })
         .collect();
     let launch = Launch {
@@ -213,6 +230,11 @@ fn actual_containers(existing: &[ContainerSummary]) -> Vec<ActualContainer> {
                     .trim_start_matches('/')
                     .to_string(),
                 service: l.get(SERVICE)?.clone(),
+                // Compose's own label; a container without one is not a replica of ours.
+                number: l
+                    .get(CONTAINER_NUMBER)
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0),
                 config_hash: l.get(CONFIG_HASH).cloned().unwrap_or_default(),
                 state: match c.state {
                     Some(ContainerSummaryStateEnum::RUNNING) if unhealthy(c) => {

@@ -10,14 +10,11 @@ use bollard::models::{
     RestartPolicyNameEnum,
 };
 
+use super::{hooks, linking};
 use crate::compose::model::{Condition, FileObject, Mount, Project, Service};
-use crate::docker::labels::ContainerLabels;
+use crate::compose::plan::container_name;
+use crate::docker::labels::{ContainerLabels, PRE_STOP};
 use crate::docker::{DockerError, PreviewLabels};
-
-/// Compose v2's container name: `<project>-<service>-1`.
-pub fn container_name(project: &str, service: &str) -> String {
-    format!("{project}-{service}-1")
-}
 
 /// The name Docker knows a project network by.
 pub fn network_name(project: &Project, key: &str) -> String {
@@ -122,9 +119,9 @@ fn depends_on_label(svc: &Service) -> String {
     entries.join(",")
 }
 
-/// Networks a container joins after it is created, each with its aliases
-/// (Docker takes only one network at create time).
-pub type LaterNetworks = Vec<(String, Vec<String>)>;
+/// Networks a container joins after it is created, each with its endpoint
+/// (aliases, links): Docker takes only one network at create time.
+pub type LaterNetworks = Vec<(String, EndpointSettings)>;
 
 /// Everything needed to create one service's container.
 pub struct Spec<'a> {
@@ -134,6 +131,8 @@ pub struct Spec<'a> {
     pub name: &'a str,
     /// The service.
     pub svc: &'a Service,
+    /// Which replica, from 1.
+    pub number: u32,
     /// Image reference to run.
     pub image: String,
     /// Config hash label value.
@@ -161,11 +160,15 @@ impl Spec<'_> {
         labels.extend(self.labels.container(&ContainerLabels {
             project: &p.name,
             service: name,
+            number: self.number,
             working_dir: &p.working_dir.display().to_string(),
             config_files: &config_files.join(","),
             config_hash: &self.hash,
             depends_on: &depends_on_label(svc),
         }));
+        if let Some(hooks) = hooks::pre_stop_label(&svc.pre_stop) {
+            labels.insert(PRE_STOP.into(), hooks);
+        }
 
         let mut mounts = Vec::new();
         for m in &svc.volumes {
@@ -236,13 +239,19 @@ impl Spec<'_> {
         }
 
         let ps = &svc.privileged_settings;
-        let mut nets: Vec<(String, Vec<String>)> = svc
+        let links = linking::links(p, svc);
+        let mut nets: LaterNetworks = svc
             .networks
             .iter()
             .map(|(key, sn)| {
                 let mut aliases = vec![name.to_string()];
                 aliases.extend(sn.aliases.iter().cloned());
-                (network_name(p, key), aliases)
+                let endpoint = EndpointSettings {
+                    aliases: Some(aliases),
+                    links: (!links.is_empty()).then(|| links.clone()),
+                    ..Default::default()
+                };
+                (network_name(p, key), endpoint)
             })
             .collect();
         if ps.network_mode.is_some() {
@@ -259,19 +268,14 @@ impl Spec<'_> {
             .network_mode
             .as_ref()
             .map(|m| match m.strip_prefix("service:") {
-                Some(other) => format!("container:{}", container_name(&p.name, other)),
+                Some(other) => format!("container:{}", container_name(&p.name, other, 1)),
                 None => m.clone(),
             });
         let network_mode = mode.or_else(|| first.as_ref().map(|(n, _)| n.clone()));
-        let networking_config = first.map(|(n, aliases)| NetworkingConfig {
-            endpoints_config: Some(HashMap::from([(
-                n,
-                EndpointSettings {
-                    aliases: Some(aliases),
-                    ..Default::default()
-                },
-            )])),
+        let networking_config = first.map(|(n, endpoint)| NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(n, endpoint)])),
         });
+        let volumes_from = linking::volumes_from(p, svc);
         let exposed: Vec<String> = svc
             .routable_ports()
             .iter()
@@ -323,6 +327,8 @@ impl Spec<'_> {
                 memory_reservation: svc.mem_reservation,
                 nano_cpus: svc.cpus.map(|c| (c * 1e9) as i64),
                 mounts: Some(mounts),
+                volumes_from: (!volumes_from.is_empty()).then_some(volumes_from),
+                links: (!links.is_empty()).then_some(links),
                 network_mode,
                 privileged: Some(ps.privileged),
                 cap_add: (!ps.cap_add.is_empty()).then(|| ps.cap_add.clone()),
@@ -428,6 +434,7 @@ mod tests {
             project: &p,
             name: "web",
             svc: &svc,
+            number: 1,
             image: "img".into(),
             hash: "h".into(),
             labels: &labels,
@@ -473,10 +480,12 @@ mod tests {
             Some(vec!["web".to_string()])
         );
         assert_eq!(
-            more,
+            more.iter()
+                .map(|(n, e)| (n.as_str(), e.aliases.clone()))
+                .collect::<Vec<_>>(),
             vec![(
-                "shared-back".to_string(),
-                vec!["web".to_string(), "api".to_string()]
+                "shared-back",
+                Some(vec!["web".to_string(), "api".to_string()])
             )],
             "others joined after"
         );
@@ -505,6 +514,60 @@ mod tests {
     }
 
     #[test]
+    fn a_replica_carries_its_number_links_volumes_from_and_pre_stop_hooks() {
+        use crate::compose::model::{Hook, Link, VolumesFrom};
+        let mut p = project();
+        p.services.insert("db".into(), Service::default());
+        let mut svc = Service::default();
+        svc.networks
+            .insert("default".into(), ServiceNetwork::default());
+        svc.networks
+            .insert("back".into(), ServiceNetwork::default());
+        svc.links.push(Link {
+            service: "db".into(),
+            alias: "database".into(),
+        });
+        svc.volumes_from.push(VolumesFrom {
+            service: "db".into(),
+            read_only: true,
+        });
+        svc.pre_stop.push(Hook {
+            command: vec!["flush".into()],
+            ..Hook::default()
+        });
+        let labels = PreviewLabels::default();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spec = Spec {
+            project: &p,
+            name: "web",
+            svc: &svc,
+            number: 2,
+            image: "img".into(),
+            hash: "h".into(),
+            labels: &labels,
+            state_dir: dir.path(),
+        };
+        let (body, more) = spec.body().expect("body");
+        let l = body.labels.clone().expect("labels");
+        assert_eq!(l["com.docker.compose.container-number"], "2");
+        assert_eq!(l[PRE_STOP], r#"[{"command":["flush"]}]"#);
+        let host = body.host_config.expect("host config");
+        let link = vec!["shop-x-db-1:database".to_string()];
+        assert_eq!(host.links, Some(link.clone()));
+        assert_eq!(host.volumes_from, Some(vec!["shop-x-db-1:ro".to_string()]));
+        let first = body
+            .networking_config
+            .and_then(|n| n.endpoints_config)
+            .expect("endpoints");
+        assert_eq!(first["shop-x_default"].links, Some(link.clone()));
+        assert_eq!(
+            more[0].1.links,
+            Some(link),
+            "on every network, as compose does"
+        );
+    }
+
+    #[test]
     fn a_service_network_mode_points_at_the_other_services_container() {
         let p = project();
         let mut svc = Service::default();
@@ -517,6 +580,7 @@ mod tests {
             project: &p,
             name: "app",
             svc: &svc,
+            number: 1,
             image: "img".into(),
             hash: "h".into(),
             labels: &labels,

@@ -6,10 +6,10 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use bollard::models::{EndpointSettings, NetworkConnectRequest};
+use bollard::models::NetworkConnectRequest;
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 use bollard::Docker;
-use futures_util::future::join_all;
+use futures_util::future::{join_all, try_join_all};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -18,10 +18,10 @@ use super::follow::{Follow, Phase, Target, Wait};
 use super::images::ServiceImage;
 use super::monitor::Monitor;
 use super::resources::NetworkGate;
-use super::spec::{container_name, Spec};
-use super::{AppliedLog, OnProgress, Progress, UpOptions};
+use super::spec::Spec;
+use super::{hooks, AppliedLog, OnProgress, Progress, UpOptions};
 use crate::compose::model::{Condition, Project, Service};
-use crate::compose::plan::{Action, Plan};
+use crate::compose::plan::{container_name, Action, Plan, ReplicaPlan, ServicePlan};
 use crate::docker::{is_not_found, DockerError, PreviewLabels};
 use crate::events::{ServiceState, ServiceStatus};
 
@@ -37,7 +37,7 @@ pub(super) struct Launch<'a> {
     pub labels: &'a PreviewLabels,
     /// The image of each service.
     pub images: &'a HashMap<String, ServiceImage>,
-    /// Ids of the containers that exist, by service.
+    /// Ids of the containers that exist, by container name.
     pub existing: &'a HashMap<String, String>,
     /// The project's event subscription.
     pub monitor: &'a Monitor,
@@ -121,8 +121,9 @@ async fn abortable<T>(
     }
 }
 
-/// One service: create its container, wait for its dependencies, start it,
-/// follow it until settled.
+/// One service: create its containers, wait for its dependencies, start
+/// them, follow them until settled. Its replicas go side by side; `tx`
+/// tells dependents where the service as a whole is ([`merged`]).
 async fn service(
     l: &Launch<'_>,
     name: &str,
@@ -132,23 +133,29 @@ async fn service(
     abort: &CancellationToken,
 ) -> Result<(), DockerError> {
     let p = l.project;
-    let container = container_name(&p.name, name);
-    let action = l
-        .plan
-        .services
-        .get(name)
-        .map_or(Action::Create, |s| s.action);
-    let creates = matches!(action, Action::Create | Action::Recreate);
-    // `network_mode: service:x` joins x's network stack: x must be running first.
+    let plan =
+        l.plan.services.get(name).ok_or_else(|| {
+            DockerError::Other(format!("service {name} is missing from the plan"))
+        })?;
+    // `network_mode: service:x` joins x's network stack and `volumes_from`
+    // takes x's volumes: x's container must be running before this one is created.
     let shares_with = svc
         .privileged_settings
         .network_mode
         .as_deref()
         .and_then(|m| m.strip_prefix("service:"));
-    let mut id = l.existing.get(name).cloned();
-    if creates && shares_with.is_none() {
+    let late = shares_with.is_some() || !svc.volumes_from.is_empty();
+    let mut ids: HashMap<u32, String> = plan
+        .replicas
+        .iter()
+        .filter_map(|r| {
+            let id = l.existing.get(&container_name(&p.name, name, r.number))?;
+            Some((r.number, id.clone()))
+        })
+        .collect();
+    if !late && plan.creating().next().is_some() {
         abortable(abort, l.networks.checked()).await?;
-        id = Some(create(l, name, svc).await?);
+        ids.extend(create_all(l, name, svc, plan).await?);
     }
     let implicit = shares_with.map(|x| (x.to_string(), Condition::ServiceStarted, true));
     let deps = svc
@@ -157,6 +164,10 @@ async fn service(
         .map(|(d, c)| (d.clone(), c.condition, c.required))
         .chain(implicit);
     for (dep, condition, required) in deps {
+        // A dependency scaled to 0 runs nothing to wait for, as in compose.
+        if p.services.get(&dep).is_some_and(|d| d.replicas() == 0) {
+            continue;
+        }
         match channels.get(dep.as_str()) {
             Some(dep_tx) => abortable(abort, wait_for(name, &dep, condition, dep_tx.subscribe())).await?,
             None if required => {
@@ -167,8 +178,8 @@ async fn service(
             None => {}
         }
     }
-    if creates && shares_with.is_some() {
-        id = Some(create(l, name, svc).await?);
+    if late {
+        ids.extend(create_all(l, name, svc, plan).await?);
     }
     abortable(abort, l.networks.ready()).await?;
     let wait = Wait {
@@ -177,14 +188,94 @@ async fn service(
         settle: l.opts.settle,
         deadline: Instant::now() + l.opts.health_timeout,
     };
-    let id = id.unwrap_or_else(|| container.clone());
-    let target = Target {
-        docker: l.docker,
-        service: name,
-        container: container.clone(),
-        id,
-        restart: svc.restart.as_deref(),
+    let target = |r: &ReplicaPlan| {
+        let container = container_name(&p.name, name, r.number);
+        let id = ids
+            .get(&r.number)
+            .cloned()
+            .unwrap_or_else(|| container.clone());
+        Target {
+            docker: l.docker,
+            service: name,
+            number: r.number,
+            container,
+            id,
+            restart: svc.restart.as_deref(),
+        }
     };
+    match plan.replicas.as_slice() {
+        // Nothing runs (`replicas: 0`); nobody waits for it.
+        [] => Ok(()),
+        [r] => replica(l, svc, r.action, target(r), tx, wait, abort).await,
+        many => {
+            let txs: Vec<watch::Sender<Phase>> = many
+                .iter()
+                .map(|_| watch::Sender::new(Phase::Waiting))
+                .collect();
+            let all = try_join_all(
+                many.iter()
+                    .zip(&txs)
+                    .map(|(r, t)| replica(l, svc, r.action, target(r), t, wait, abort)),
+            );
+            tokio::pin!(all);
+            let mut rxs: Vec<watch::Receiver<Phase>> = txs.iter().map(|t| t.subscribe()).collect();
+            loop {
+                let phases: Vec<Phase> = rxs.iter_mut().map(|r| *r.borrow_and_update()).collect();
+                tx.send_replace(merged(&phases));
+                let changed =
+                    futures_util::future::select_all(rxs.iter_mut().map(|r| Box::pin(r.changed())));
+                tokio::select! {
+                    r = &mut all => {
+                        let phases: Vec<Phase> = txs.iter().map(|t| *t.borrow()).collect();
+                        tx.send_replace(merged(&phases));
+                        return r.map(|_| ());
+                    }
+                    _ = changed => {}
+                }
+            }
+        }
+    }
+}
+
+/// Where a service of several replicas is, from theirs: failed if one
+/// failed, waiting while one waits, healthy or exited when all are (the
+/// first non-zero code), else running. So a dependent's condition holds once
+/// it holds for every replica, as compose waits for every container.
+pub(super) fn merged(phases: &[Phase]) -> Phase {
+    if phases.contains(&Phase::Failed) {
+        return Phase::Failed;
+    }
+    if phases.is_empty() || phases.contains(&Phase::Waiting) {
+        return Phase::Waiting;
+    }
+    if phases.iter().all(|p| *p == Phase::Healthy) {
+        return Phase::Healthy;
+    }
+    let codes: Vec<i64> = phases
+        .iter()
+        .filter_map(|p| match p {
+            Phase::Exited(c) => Some(*c),
+            _ => None,
+        })
+        .collect();
+    if codes.len() == phases.len() {
+        return Phase::Exited(codes.iter().copied().find(|c| *c != 0).unwrap_or(0));
+    }
+    Phase::Running
+}
+
+/// One replica, created already when it had to be: start it (unless kept),
+/// run its `post_start` hooks, follow it until settled.
+async fn replica(
+    l: &Launch<'_>,
+    svc: &Service,
+    action: Action,
+    target: Target<'_>,
+    tx: &watch::Sender<Phase>,
+    wait: Wait,
+    abort: &CancellationToken,
+) -> Result<(), DockerError> {
+    let (name, container) = (target.service, target.container.clone());
     let mut follow = Follow::new(target, tx, l.progress, wait);
     // Subscribe before acting, so no event about this container is missed.
     let mut rx = l.monitor.subscribe();
@@ -205,6 +296,8 @@ async fn service(
             .map_err(|e| {
                 DockerError::from_bollard(&format!("starting {container} (service {name})"), e)
             })?;
+        // Before it counts as started, as compose runs them: dependents wait for them.
+        hooks::post_start(l.docker, name, &container, &svc.post_start, svc.tty).await?;
         follow.started();
         if wait.health && !has_health(svc) && follow.inspect().await?.is_some() {
             // Only its image's HEALTHCHECK can make it healthy: checked it has one.
@@ -214,13 +307,32 @@ async fn service(
     abortable(abort, follow.run(&mut rx)).await
 }
 
-/// Creates a service's container and joins it to its other networks; returns its id.
-async fn create(l: &Launch<'_>, name: &str, svc: &Service) -> Result<String, DockerError> {
-    let cname = container_name(&l.project.name, name);
+/// Creates the replicas the plan creates, side by side; their ids by number.
+async fn create_all(
+    l: &Launch<'_>,
+    name: &str,
+    svc: &Service,
+    plan: &ServicePlan,
+) -> Result<Vec<(u32, String)>, DockerError> {
+    try_join_all(plan.creating().map(|r| async move {
+        Ok::<_, DockerError>((r.number, create(l, name, svc, r.number).await?))
+    }))
+    .await
+}
+
+/// Creates one replica's container and joins it to its other networks; returns its id.
+async fn create(
+    l: &Launch<'_>,
+    name: &str,
+    svc: &Service,
+    number: u32,
+) -> Result<String, DockerError> {
+    let cname = container_name(&l.project.name, name, number);
     let spec = Spec {
         project: l.project,
         name,
         svc,
+        number,
         image: l
             .images
             .get(name)
@@ -263,13 +375,10 @@ async fn create(l: &Launch<'_>, name: &str, svc: &Service) -> Result<String, Doc
     if !more_networks.is_empty() {
         l.networks.ready().await?;
     }
-    for (net, aliases) in more_networks {
+    for (net, endpoint) in more_networks {
         let req = NetworkConnectRequest {
             container: created.id.clone(),
-            endpoint_config: Some(EndpointSettings {
-                aliases: Some(aliases),
-                ..Default::default()
-            }),
+            endpoint_config: Some(endpoint),
         };
         l.docker.connect_network(&net, req).await.map_err(|e| {
             DockerError::from_bollard(&format!("joining {cname} to network {net}"), e)
@@ -278,6 +387,7 @@ async fn create(l: &Launch<'_>, name: &str, svc: &Service) -> Result<String, Doc
     (l.progress)(Progress::Service(ServiceStatus {
         service: name.to_string(),
         container: cname,
+        replica: number,
         state: ServiceState::Created,
         exit_code: None,
         restarts: 0,

@@ -15,7 +15,7 @@ use bollard::Docker;
 use futures_util::future::try_join_all;
 use serde::Serialize;
 
-use super::Applied;
+use super::{hooks, Applied};
 use crate::docker::labels::PROJECT;
 use crate::docker::{is_not_found, list_project_containers, DockerError};
 
@@ -28,6 +28,18 @@ pub struct DownReport {
     pub networks: Vec<String>,
     /// Volumes removed.
     pub volumes: Vec<String>,
+    /// What failing `pre_stop` hooks said (the containers were stopped anyway).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// Containers stopped, and what their failing `pre_stop` hooks said.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Stopped {
+    /// The containers (all of the project's for [`stop_all`], the running ones for [`stop`]).
+    pub containers: Vec<String>,
+    /// One line per failing hook; the containers were stopped anyway.
+    pub warnings: Vec<String>,
 }
 
 fn status(e: &BollardError) -> Option<u16> {
@@ -43,6 +55,28 @@ fn name_of(c: &ContainerSummary) -> String {
         .and_then(|n| n.first())
         .map(|n| n.trim_start_matches('/').to_string())
         .unwrap_or_default()
+}
+
+/// Stops a listed container after its `pre_stop` hooks (when it runs);
+/// returns what failing hooks said.
+async fn stop_listed(docker: &Docker, c: &ContainerSummary) -> Result<Vec<String>, DockerError> {
+    let name = name_of(c);
+    let warnings = if c.state == Some(ContainerSummaryStateEnum::RUNNING) {
+        hooks::pre_stop(docker, &name, c.labels.as_ref()).await
+    } else {
+        Vec::new()
+    };
+    stop_container(docker, &name).await?;
+    Ok(warnings)
+}
+
+/// Stops every container of `list` in parallel, hooks first.
+async fn stop_each(docker: &Docker, list: &[ContainerSummary]) -> Result<Stopped, DockerError> {
+    let warnings = try_join_all(list.iter().map(|c| stop_listed(docker, c))).await?;
+    Ok(Stopped {
+        containers: list.iter().map(name_of).collect(),
+        warnings: warnings.into_iter().flatten().collect(),
+    })
 }
 
 /// Stops a container. Without a timeout Docker applies the container's own
@@ -149,28 +183,28 @@ pub async fn down(
     project: &str,
     remove_volumes: bool,
 ) -> Result<DownReport, DockerError> {
-    let containers = stop_all(docker, project).await?;
+    let Stopped {
+        containers,
+        warnings,
+    } = stop_all(docker, project).await?;
     let (networks, volumes) = remove_stopped(docker, project, &containers, remove_volumes).await?;
     Ok(DownReport {
         containers,
         networks,
         volumes,
+        warnings,
     })
 }
 
 /// The first half of [`down`]: every container of `project` stopped within its
-/// grace period, in parallel. Returns the names of all its containers.
+/// grace period (after its `pre_stop` hooks), in parallel. Returns the names
+/// of all its containers.
 ///
 /// # Errors
 /// When Docker refuses.
-pub async fn stop_all(docker: &Docker, project: &str) -> Result<Vec<String>, DockerError> {
-    let containers: Vec<String> = list_project_containers(docker, project)
-        .await?
-        .iter()
-        .map(name_of)
-        .collect();
-    try_join_all(containers.iter().map(|name| stop_container(docker, name))).await?;
-    Ok(containers)
+pub async fn stop_all(docker: &Docker, project: &str) -> Result<Stopped, DockerError> {
+    let list = list_project_containers(docker, project).await?;
+    stop_each(docker, &list).await
 }
 
 /// The second half of [`down`], once [`stop_all`] returned `containers`: they
@@ -232,25 +266,24 @@ async fn remove_project_volumes(
     Ok(names)
 }
 
-/// Stops every running container of `project` in parallel (containers,
-/// networks and volumes kept); returns the containers stopped.
+/// Stops every running container of `project` in parallel, each after its
+/// `pre_stop` hooks (containers, networks and volumes kept); returns the
+/// containers stopped.
 ///
 /// # Errors
 /// When Docker refuses.
-pub async fn stop(docker: &Docker, project: &str) -> Result<Vec<String>, DockerError> {
-    let running: Vec<String> = list_project_containers(docker, project)
+pub async fn stop(docker: &Docker, project: &str) -> Result<Stopped, DockerError> {
+    let running: Vec<ContainerSummary> = list_project_containers(docker, project)
         .await?
-        .iter()
+        .into_iter()
         .filter(|c| {
             matches!(
                 c.state,
                 Some(ContainerSummaryStateEnum::RUNNING | ContainerSummaryStateEnum::RESTARTING)
             )
         })
-        .map(name_of)
         .collect();
-    try_join_all(running.iter().map(|name| stop_container(docker, name))).await?;
-    Ok(running)
+    stop_each(docker, &running).await
 }
 
 /// Removes exactly what one run of `up` created: its containers, then its
@@ -273,5 +306,6 @@ pub async fn undo(docker: &Docker, applied: &Applied) -> Result<DownReport, Dock
         containers: applied.containers.clone(),
         networks: applied.networks.clone(),
         volumes: applied.volumes.clone(),
+        warnings: Vec::new(),
     })
 }

@@ -2,5 +2,6 @@
 
 mod failures;
 mod lifecycle;
+mod structure;
 mod support;
 mod up;

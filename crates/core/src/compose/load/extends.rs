@@ -183,7 +183,7 @@ impl<'a> Extends<'a> {
 }
 
 /// Makes a relative path string absolute against `dir`.
-fn absolute(dir: &Path, p: &str) -> String {
+pub(super) fn absolute(dir: &Path, p: &str) -> String {
     if Path::new(p).is_absolute() || p.starts_with('~') {
         p.to_string()
     } else {
@@ -192,7 +192,7 @@ fn absolute(dir: &Path, p: &str) -> String {
 }
 
 /// Relative paths of a service from another file, made absolute against its folder.
-fn rebase(svc: &mut Mapping, dir: &Path) {
+pub(super) fn rebase(svc: &mut Mapping, dir: &Path) {
     let s = |v: String| Value::String(v);
     match svc.get_mut("build") {
         Some(Value::String(ctx)) => *ctx = absolute(dir, ctx),

@@ -152,26 +152,19 @@ secrets:
 
 #[test]
 fn an_unsupported_key_names_file_service_and_key() {
-    let e = load_one("services:\n  web:\n    image: x\n    links: [db]\n")
+    let e = load_one("services:\n  web:\n    image: x\n    linkz: [db]\n")
         .unwrap_err()
         .to_string();
-    assert!(e.contains("compose.yaml: service \"web\": key \"links\" is not supported by Branchyard (supported: image,"), "{e}");
-    let e = load_one("services:\n  web:\n    image: x\n    deploy: {replicas: 2}\n")
+    assert!(e.contains("compose.yaml: service \"web\": key \"linkz\" is not supported by Branchyard (supported: image,"), "{e}");
+    let e = load_one("services:\n  web:\n    image: x\n    deploy: {replica: 2}\n")
         .unwrap_err()
         .to_string();
-    assert!(e.contains("deploy.replicas"), "{e}");
+    assert!(e.contains("deploy.replica"), "{e}");
     let e = load_one("services: {}\nsecretz: {}\n")
         .unwrap_err()
         .to_string();
     assert!(
         e.contains("top level") && e.contains("secretz") && e.contains("supported: services"),
-        "{e}"
-    );
-    let e = load_one("include: [other.yaml]\nservices: {}\n")
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("include") && e.contains("branchyard.toml"),
         "{e}"
     );
 }
@@ -474,6 +467,39 @@ fn unsafe_settings_are_refused_unless_trusted() {
     refused("    volumes: ['../outside:/o']\n", "volumes");
     refused("    env_file: /etc/hostname\n", "env_file");
     refused("    build: ..\n", "build.context");
+    refused(
+        "    post_start: [{command: id, privileged: true}]\n",
+        "post_start[0].privileged",
+    );
+    refused("    deploy: {replicas: 9}\n", "at most 8 containers");
+}
+
+#[test]
+fn links_and_volumes_from_add_their_dependencies_and_name_a_missing_target() {
+    let p = load_one(
+        "services:\n  web: {image: x, links: ['db:database'], volumes_from: ['data:ro']}\n  db: {image: y}\n  data: {image: z, scale: 2}\n",
+    )
+    .unwrap();
+    let web = &p.services["web"];
+    assert_eq!(web.links[0].alias, "database");
+    assert!(web.volumes_from[0].read_only);
+    assert_eq!(
+        web.depends_on.keys().collect::<Vec<_>>(),
+        vec!["db", "data"],
+        "implicit dependencies, in order"
+    );
+    assert_eq!(p.services["data"].replicas(), 2);
+    let e = load_one("services:\n  web: {image: x, volumes_from: [gone]}\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("service \"web\": volumes_from: service \"gone\" is not defined"),
+        "{e}"
+    );
+    let e = load_one("services:\n  a: {image: x, links: [b]}\n  b: {image: y, links: [a]}\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cycle") && e.contains("a -> b -> a"), "{e}");
 }
 
 #[test]

@@ -239,17 +239,7 @@ mod tests {
         let env: IndexMap<String, String> = [("TOKEN".to_string(), "t0k".to_string())]
             .into_iter()
             .collect();
-        let mut p = Project {
-            name: "p".into(),
-            working_dir: "/w".into(),
-            config_files: Vec::new(),
-            services: IndexMap::new(),
-            networks: IndexMap::new(),
-            volumes: IndexMap::new(),
-            secrets: IndexMap::new(),
-            configs: IndexMap::new(),
-            warnings: Vec::new(),
-        };
+        let mut p = Project::empty("p", "/w");
         read(
             &merged,
             "compose.yaml",

@@ -4,6 +4,7 @@
 
 mod mounts;
 mod nested;
+mod structure;
 
 use std::path::{Path, PathBuf};
 
@@ -60,6 +61,12 @@ pub const SUPPORTED: &[&str] = &[
     "pid",
     "ipc",
     "security_opt",
+    "links",
+    "external_links",
+    "volumes_from",
+    "scale",
+    "post_start",
+    "pre_stop",
 ];
 
 /// Where a value came from, and what relative paths and bare variables resolve against.
@@ -205,6 +212,8 @@ pub fn service(
     };
     let mut ps = PrivilegedSettings::default();
     let mut environment: Option<&Value> = None;
+    let mut scale: Option<u32> = None;
+    let mut container_name = false;
     for (k, v) in m {
         let key = scalar(k).unwrap_or_default();
         // `key: null` is the same as leaving the key out, as in compose.
@@ -230,7 +239,10 @@ pub fn service(
             "user" => s.user = Some(ctx.string("user", v)?),
             "networks" => s.networks = nested::networks(ctx, v)?,
             "extra_hosts" => {
-                s.extra_hosts = pairs(v, ':').into_iter().map(|(host, ip)| format!("{host}:{ip}")).collect();
+                s.extra_hosts = pairs(v, ':')
+                    .into_iter()
+                    .map(|(host, ip)| format!("{host}:{ip}"))
+                    .collect();
             }
             "hostname" => s.hostname = Some(ctx.string("hostname", v)?),
             "stop_signal" => s.stop_signal = Some(ctx.string("stop_signal", v)?),
@@ -248,10 +260,13 @@ pub fn service(
             "deploy" => nested::deploy(ctx, v, &mut s)?,
             "secrets" => s.secrets = nested::file_refs(ctx, "secrets", v)?,
             "configs" => s.configs = nested::file_refs(ctx, "configs", v)?,
-            "container_name" => warnings.push(format!(
+            "container_name" => {
+                container_name = true;
+                warnings.push(format!(
                 "{}: service {:?}: container_name is ignored: a fixed name would collide between two previews of this repo",
                 ctx.file, ctx.service
-            )),
+                ));
+            }
             // Read by the profile filter; resolved before typing.
             "profiles" => {
                 ctx.strings("profiles", v)?;
@@ -265,10 +280,17 @@ pub fn service(
             "pid" => ps.pid = Some(ctx.string("pid", v)?),
             "ipc" => ps.ipc = Some(ctx.string("ipc", v)?),
             "security_opt" => ps.security_opt = ctx.strings("security_opt", v)?,
+            "links" => s.links = structure::links(ctx, v)?,
+            "external_links" => structure::external_links(ctx, v)?,
+            "volumes_from" => s.volumes_from = structure::volumes_from(ctx, v)?,
+            "scale" => scale = Some(structure::replicas(ctx, "scale", v)?),
+            "post_start" => s.post_start = structure::hooks(ctx, "post_start", v)?,
+            "pre_stop" => s.pre_stop = structure::hooks(ctx, "pre_stop", v)?,
             other => return Err(ctx.unsupported(other, SUPPORTED)),
         }
     }
     s.environment = nested::environment(ctx, &s.env_files, environment)?;
+    s.scale = structure::scale(ctx, scale, s.scale, container_name)?;
     s.privileged_settings = ps;
     Ok(s)
 }
@@ -339,8 +361,8 @@ mod tests {
 
     #[test]
     fn an_unsupported_key_names_file_service_key_and_what_is_supported() {
-        let e = svc("image: x\nlinks: [db]\n").unwrap_err().to_string();
-        assert!(e.starts_with("compose.yaml: service \"web\": key \"links\" is not supported by Branchyard (supported: image, build,"), "{e}");
+        let e = svc("image: x\nlinkz: [db]\n").unwrap_err().to_string();
+        assert!(e.starts_with("compose.yaml: service \"web\": key \"linkz\" is not supported by Branchyard (supported: image, build,"), "{e}");
     }
 
     #[test]

@@ -45,7 +45,7 @@ async fn a_named_volume_keeps_its_data_across_stop_and_start() {
 
     let t = Instant::now();
     let stopped = within(30, stop(&docker, &name)).await.expect("stop");
-    assert_eq!(stopped, vec![c.clone()]);
+    assert_eq!(stopped.containers, vec![c.clone()]);
     assert!(
         t.elapsed() < Duration::from_secs(5),
         "init: true makes stop prompt"

@@ -277,10 +277,13 @@ pub fn networks(
     }
 }
 
-/// `deploy:`: only `resources.limits.{cpus,memory}` and `resources.reservations.memory`.
+/// `deploy:`: `replicas`, `resources.limits.{cpus,memory}` and `resources.reservations.memory`.
 pub fn deploy(ctx: &Ctx<'_>, v: &Value, s: &mut Service) -> Result<(), ComposeError> {
     let m = ctx.mapping("deploy", v)?;
-    ctx.only("deploy", m, &["resources"])?;
+    ctx.only("deploy", m, &["resources", "replicas"])?;
+    if let Some(r) = m.get("replicas").filter(|r| !r.is_null()) {
+        s.scale = Some(super::structure::replicas(ctx, "deploy.replicas", r)?);
+    }
     let Some(r) = m.get("resources").filter(|r| !r.is_null()) else {
         return Ok(());
     };
@@ -596,7 +599,6 @@ mod tests {
             (Some(0.5), Some(256 << 20), Some(64 << 20))
         );
         for (yaml, key) in [
-            ("deploy: {replicas: 2}\n", "deploy.replicas"),
             (
                 "deploy: {resources: {limits: {pids: 10}}}\n",
                 "deploy.resources.limits.pids",
