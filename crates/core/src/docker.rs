@@ -1,7 +1,8 @@
-//! Docker: the client, labels, image builds, events, logs and exec.
+//! Docker: reaching the engine (`endpoint`), labels, image builds, events, logs and exec.
 
 mod build;
 mod client;
+pub mod endpoint;
 mod events;
 mod exec;
 pub mod labels;
