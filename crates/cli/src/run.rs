@@ -3,17 +3,21 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use branchyard_core::engine::{DownOptions, PreviewRef, UpOptions};
+use branchyard_core::engine::{DownOptions, EngineOptions, PreviewRef, UpOptions};
+use branchyard_core::paths::Home;
 use branchyard_core::Engine;
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::args::{CaCmd, Cli, Command, PreviewArg, RepoCmd, SettingsCmd};
+use crate::args::{CaCmd, Cli, Command, EngineCmd, PreviewArg, RepoCmd, SettingsCmd};
 use crate::print;
 
 /// Runs `cli`; the exit code says whether it worked.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
-    let engine = Engine::from_env()?;
+    let options = EngineOptions {
+        docker_context: cli.context.clone(),
+    };
+    let engine = Engine::open_with(Home::from_env()?, options)?;
     let json = cli.json;
     // A run whose process died (killed, crashed) is undone before anything else.
     match engine.recover_interrupted().await {
@@ -141,6 +145,17 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             if !report.ok() {
                 return Ok(ExitCode::from(1));
             }
+        }
+        Command::Engine(EngineCmd::Show) => {
+            let report = engine.engine_report().await;
+            print::engine(&report, json)?;
+            if report.error.is_some() {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Engine(EngineCmd::Contexts) => print::contexts(&engine.docker_contexts()?, json)?,
+        Command::Engine(EngineCmd::Use { name, force }) => {
+            print::used(&engine.use_context(&name, force).await?, json)?
         }
         Command::Serve => {
             let cancel = CancellationToken::new();

@@ -60,6 +60,9 @@ pub enum Error {
     /// Docker problem.
     #[error(transparent)]
     Docker(#[from] crate::docker::DockerError),
+    /// The Docker engine cannot be chosen or reached.
+    #[error(transparent)]
+    Endpoint(#[from] crate::docker::endpoint::EndpointError),
     /// Git problem.
     #[error(transparent)]
     Git(#[from] crate::git::GitError),
@@ -98,6 +101,7 @@ impl Error {
             Error::Busy(_) => Code::Busy,
             Error::Compose(e) => e.code(),
             Error::Docker(e) => e.code(),
+            Error::Endpoint(e) => e.code(),
             Error::Git(e) => e.code(),
             Error::Gateway(_) => Code::Gateway,
             Error::Store(_) => Code::Store,

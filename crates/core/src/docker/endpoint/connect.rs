@@ -205,7 +205,7 @@ fn explain(endpoint: &Endpoint, e: &bollard::errors::Error) -> EndpointError {
         bollard::errors::Error::SocketNotFoundError(path) => {
             format!("there is no socket at {path}")
         }
-        other => tls::chain_text(other),
+        other => tls::root_cause(other),
     };
     unreachable(endpoint, reason)
 }

@@ -198,8 +198,18 @@ fn client_refused(tls: &TlsFiles) -> (String, String) {
     }
 }
 
+/// The innermost message of the error's chain ("Connection refused (os error
+/// 111)"): bollard wraps it in several layers that say nothing more.
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    chain(e).pop().unwrap_or_default()
+}
+
 /// Every message in the error's chain, joined (bollard wraps the cause deeply).
 pub fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
+    chain(e).join(": ")
+}
+
+fn chain(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
     let mut parts = Vec::new();
     let mut cur = Some(e);
     while let Some(c) = cur {
@@ -213,7 +223,7 @@ pub fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
         }
         cur = c.source();
     }
-    parts.join(": ")
+    parts
 }
 
 /// The rustls error inside a bollard error: `io::Error::source` skips what it
