@@ -6,6 +6,7 @@
 
 mod crash;
 mod degraded;
+mod engines;
 mod failures;
 mod fixture;
 mod following;
@@ -13,6 +14,7 @@ mod https;
 mod pages;
 mod previews;
 mod safety;
+mod second_engine;
 mod settings;
 mod support;
 mod tls_client;

@@ -56,7 +56,16 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let rec = result?;
             print::ready(&rec, json)?;
         }
-        Command::Ls => print::previews(&engine.list().await?, json)?,
+        Command::Ls => {
+            let list = engine.list().await?;
+            print::previews(&list, json)?;
+            if !list.is_empty() {
+                // Without the previews' engine, their services cannot be shown: say why.
+                if let Err(e) = engine.docker().await {
+                    eprintln!("warning: services are not shown: {e}");
+                }
+            }
+        }
         Command::Status { preview, follow } => {
             let r = preview_ref(&preview);
             print::status(&engine.status(&r).await?, json)?;
