@@ -5,69 +5,13 @@
 //! never shown as another engine's.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
 use crate::fixture::{httpd_dockerfile, repo};
 use crate::second_engine::{SecondEngine, TestCa};
-use crate::support::{cli_bin, text, Env, GATEWAY};
-
-/// A Branchyard home and a docker config directory of a test's own, with the
-/// environment's Docker variables cleared.
-struct Isolated {
-    home: tempfile::TempDir,
-    config: tempfile::TempDir,
-}
-
-impl Isolated {
-    fn new() -> Isolated {
-        Isolated {
-            home: tempfile::tempdir().unwrap(),
-            config: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn cmd(&self, args: &[&str], env: &[(&str, String)]) -> Command {
-        let mut c = Command::new(cli_bin());
-        clear_docker_env(&mut c);
-        c.args(args)
-            .env("BRANCHYARD_HOME", self.home.path())
-            .env("BRANCHYARD_GATEWAY_NAME", &*GATEWAY)
-            .env("DOCKER_CONFIG", self.config.path());
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        c
-    }
-
-    fn run(&self, args: &[&str], env: &[(&str, String)]) -> Output {
-        self.cmd(args, env).output().expect("run branchyard")
-    }
-
-    /// `branchyard --json doctor …` (it exits 1 here: no gateway runs in this home).
-    fn doctor(&self, args: &[&str], env: &[(&str, String)]) -> (serde_json::Value, Output) {
-        let mut a = vec!["--json"];
-        a.extend_from_slice(args);
-        a.push("doctor");
-        let out = self.run(&a, env);
-        let v = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("doctor printed no JSON ({e}):\n{}", text(&out)));
-        (v, out)
-    }
-}
-
-fn clear_docker_env(c: &mut Command) {
-    for k in [
-        "DOCKER_HOST",
-        "DOCKER_CONTEXT",
-        "DOCKER_TLS_VERIFY",
-        "DOCKER_TLS",
-        "DOCKER_CERT_PATH",
-    ] {
-        c.env_remove(k);
-    }
-}
+use crate::support::{clear_docker_env, text, Env, Isolated};
 
 /// The main engine's ID, from the docker CLI with no variables set.
 fn main_engine_id() -> String {

@@ -12,6 +12,7 @@ mod fixture;
 mod following;
 mod https;
 mod pages;
+mod podman;
 mod previews;
 mod safety;
 mod second_engine;

@@ -14,8 +14,20 @@ pub struct Located {
     /// How to reach the engine.
     #[serde(flatten)]
     pub endpoint: Endpoint,
+    /// Who chose it, in words (`DOCKER_HOST`, `docker context colima (currentContext in …)`).
+    pub chosen_by: String,
     /// Notes (a context shadowed by DOCKER_HOST, …).
     pub notes: Vec<String>,
+}
+
+impl Located {
+    fn new(endpoint: Endpoint, notes: Vec<String>) -> Self {
+        Located {
+            chosen_by: endpoint.source.to_string(),
+            endpoint,
+            notes,
+        }
+    }
 }
 
 /// Resolves the endpoint for `flag` and `setting` in `env`, probing the
@@ -29,10 +41,10 @@ pub async fn locate(
     env: &EnvSnapshot,
 ) -> Result<Located, EndpointError> {
     match resolve(flag, setting, env, Os::current())? {
-        Resolution::Named { endpoint, notes } => Ok(Located { endpoint, notes }),
-        Resolution::Probe { candidates, notes } => Ok(Located {
-            endpoint: probe::first_answering(&candidates).await?,
+        Resolution::Named { endpoint, notes } => Ok(Located::new(endpoint, notes)),
+        Resolution::Probe { candidates, notes } => Ok(Located::new(
+            probe::first_answering(&candidates).await?,
             notes,
-        }),
+        )),
     }
 }
