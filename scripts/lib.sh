@@ -10,10 +10,12 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Debian packages: Docker, musl for the static gateway, busybox for test images,
-# docker-compose 1.29 as the benchmark's peer, and Tauri's system libraries.
+# docker-compose 1.29 as the benchmark's peer, Tauri's system libraries, and for
+# the engine tests iproute2 (a second dockerd in a network namespace) and podman
+# (its Docker-compatible socket; about 10 s to install with what it pulls in).
 APT_PACKAGES=(docker.io docker-compose musl-tools busybox-static git pkg-config libssl-dev
   libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev libsoup-3.0-dev
-  xvfb xauth dbus-x11 dbus-daemon webkit2gtk-driver curl bc)
+  xvfb xauth dbus-x11 dbus-daemon webkit2gtk-driver curl bc iproute2 podman)
 
 ensure_packages() {
   local missing=()

@@ -60,9 +60,10 @@ pub enum Error {
     /// Docker problem.
     #[error(transparent)]
     Docker(#[from] crate::docker::DockerError),
-    /// The Docker engine cannot be chosen or reached.
+    /// The Docker engine cannot be chosen or reached (boxed: its variants carry
+    /// the endpoint, who chose it and the fix, and would make every `Result` large).
     #[error(transparent)]
-    Endpoint(#[from] crate::docker::endpoint::EndpointError),
+    Endpoint(Box<crate::docker::endpoint::EndpointError>),
     /// Git problem.
     #[error(transparent)]
     Git(#[from] crate::git::GitError),
@@ -89,6 +90,12 @@ pub enum Error {
     /// Anything else, with context.
     #[error("{0}")]
     Internal(String),
+}
+
+impl From<crate::docker::endpoint::EndpointError> for Error {
+    fn from(e: crate::docker::endpoint::EndpointError) -> Self {
+        Error::Endpoint(Box::new(e))
+    }
 }
 
 impl Error {

@@ -2,9 +2,13 @@
 //! `--context` flag, the `docker.context` setting, the environment and the
 //! config directory; the well-known sockets come last, probed by the caller.
 //!
-//! 1. `--context NAME` · 2. the `docker.context` setting · 3. `DOCKER_HOST` ·
-//! 4. `DOCKER_CONTEXT` · 5. `currentContext` in config.json · 6. with a TLS
-//! variable, `tcp://localhost:2376` · 7. the first well-known socket that answers.
+//! 1. `--context NAME`;
+//! 2. the `docker.context` setting;
+//! 3. `DOCKER_HOST`;
+//! 4. `DOCKER_CONTEXT`;
+//! 5. `currentContext` in config.json;
+//! 6. with a TLS variable set, `tcp://localhost:2376`;
+//! 7. the first well-known socket that answers.
 //!
 //! A context named `default` is the docker CLI's default context: `DOCKER_HOST`,
 //! else what step 6 and 7 give, skipping `DOCKER_CONTEXT` and `currentContext`.
