@@ -101,14 +101,11 @@ impl Engine {
     /// the context exists and no preview could be left on another engine.
     pub(super) fn check_context_setting(&self, name: &str) -> Result<()> {
         let env = EnvSnapshot::capture();
-        if name != DEFAULT_CONTEXT && contexts::read(&env.config_dir, name)?.is_none() {
-            return Err(EndpointError::ContextNotFound {
-                name: name.into(),
-                from: format!("the {CONTEXT_SETTING} setting"),
-                known: contexts::names(&env.config_dir),
-            }
-            .into());
-        }
+        contexts::ensure_exists(
+            &env.config_dir,
+            name,
+            format!("the {CONTEXT_SETTING} setting"),
+        )?;
         if !self.store().previews()?.is_empty() {
             return Err(Error::Conflict(format!(
                 "previews exist: choose the engine with `branchyard engine use {name}`, which checks they are not left on another one"
@@ -121,14 +118,7 @@ impl Engine {
     pub(super) fn check_flag(options: &EngineOptions) -> Result<()> {
         if let Some(name) = &options.docker_context {
             let env = EnvSnapshot::capture();
-            if name != DEFAULT_CONTEXT && contexts::read(&env.config_dir, name)?.is_none() {
-                return Err(EndpointError::ContextNotFound {
-                    name: name.clone(),
-                    from: format!("--context {name}"),
-                    known: contexts::names(&env.config_dir),
-                }
-                .into());
-            }
+            contexts::ensure_exists(&env.config_dir, name, format!("--context {name}"))?;
         }
         Ok(())
     }
@@ -271,16 +261,7 @@ impl Engine {
     pub async fn use_context(&self, name: &str, force: bool) -> Result<UseReport> {
         let env = EnvSnapshot::capture();
         let name = name.trim();
-        if name.is_empty()
-            || (name != DEFAULT_CONTEXT && contexts::read(&env.config_dir, name)?.is_none())
-        {
-            return Err(EndpointError::ContextNotFound {
-                name: name.into(),
-                from: "`branchyard engine use`".into(),
-                known: contexts::names(&env.config_dir),
-            }
-            .into());
-        }
+        contexts::ensure_exists(&env.config_dir, name, "`branchyard engine use`".into())?;
         let mut notes = Vec::new();
         if let Some(flag) = &self.inner.options.docker_context {
             notes.push(format!(

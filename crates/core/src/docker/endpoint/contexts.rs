@@ -170,6 +170,34 @@ pub fn names(config_dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Context `name`, which must exist.
+///
+/// # Errors
+/// [`EndpointError::ContextNotFound`] saying who asked (`from`) and listing the
+/// contexts that exist; [`EndpointError::BadContext`] for an unreadable one.
+pub fn require(
+    config_dir: &Path,
+    name: &str,
+    from: String,
+) -> Result<StoredContext, EndpointError> {
+    read(config_dir, name)?.ok_or_else(|| EndpointError::ContextNotFound {
+        name: name.into(),
+        from,
+        known: names(config_dir),
+    })
+}
+
+/// Checks context `name` exists (`default` always does).
+///
+/// # Errors
+/// As [`require`].
+pub fn ensure_exists(config_dir: &Path, name: &str, from: String) -> Result<(), EndpointError> {
+    if name == DEFAULT_CONTEXT {
+        return Ok(());
+    }
+    require(config_dir, name, from).map(|_| ())
+}
+
 /// `currentContext` in `<config>/config.json` (`docker context use NAME`).
 /// A missing file is `Ok(None)`; an unreadable one is `Err(why)`, which the CLI
 /// only warns about before going on without it.

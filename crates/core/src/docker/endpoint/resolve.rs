@@ -130,17 +130,11 @@ fn named(
     if name == DEFAULT_CONTEXT {
         return default_context(env, os, notes);
     }
-    match contexts::read(&env.config_dir, name)? {
-        Some(c) => Ok(Resolution::Named {
-            endpoint: c.endpoint(source)?,
-            notes,
-        }),
-        None => Err(EndpointError::ContextNotFound {
-            name: name.into(),
-            from: source.to_string(),
-            known: contexts::names(&env.config_dir),
-        }),
-    }
+    let context = contexts::require(&env.config_dir, name, source.to_string())?;
+    Ok(Resolution::Named {
+        endpoint: context.endpoint(source)?,
+        notes,
+    })
 }
 
 /// The docker CLI's default context: DOCKER_HOST with the TLS variables; else

@@ -210,40 +210,28 @@ pub fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 fn chain(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
-    let mut parts = Vec::new();
-    let mut cur = Some(e);
-    while let Some(c) = cur {
-        parts.push(c.to_string());
-        if let Some(inner) = c
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            cur = Some(inner as _);
-            continue;
-        }
-        cur = c.source();
-    }
-    parts
+    causes(e).map(|c| c.to_string()).collect()
 }
 
-/// The rustls error inside a bollard error: `io::Error::source` skips what it
-/// wraps, so descend through `get_ref` too.
+/// The rustls error inside a bollard error.
 fn find_rustls<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
-    let mut cur = Some(e);
-    while let Some(c) = cur {
-        if let Some(r) = c.downcast_ref::<rustls::Error>() {
-            return Some(r);
-        }
-        if let Some(inner) = c
+    causes(e).find_map(|c| c.downcast_ref::<rustls::Error>())
+}
+
+/// The error and every cause below it. `io::Error::source` skips the error it
+/// wraps (where hyper puts rustls'), so descend through `get_ref` too.
+fn causes<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(e), |c| {
+        match c
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
         {
-            cur = Some(inner as _);
-            continue;
+            Some(inner) => Some(inner as _),
+            None => c.source(),
         }
-        cur = c.source();
-    }
-    None
+    })
 }
 
 #[cfg(test)]
