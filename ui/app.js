@@ -604,6 +604,9 @@ for (const [button, cmd] of [["ca-trust", "ca_trust"], ["ca-untrust", "ca_untrus
 }
 
 listen("branchyard://event", (e) => onEvent(e.payload));
+// An engine that cannot be used (not running, or not the one the previews live
+// on) is said at once: the cards alone would only show no services.
+invoke("engine_show").then((r) => { if (r.error) showError(r.error); }).catch(() => {});
 followOutput().catch(() => {});
 loadRepos().catch(() => {});
 loadPreviews().catch(() => {});
