@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::fixture::{httpd_dockerfile, repo};
 use crate::second_engine::{SecondEngine, TestCa};
-use crate::support::{clear_docker_env, text, Env, Isolated};
+use crate::support::{clear_docker_env, sh, text, Env, Isolated};
 
 /// The main engine's ID, from the docker CLI with no variables set.
 fn main_engine_id() -> String {
@@ -255,6 +255,31 @@ fn a_closed_port_fails_and_never_falls_back_to_the_local_engine() {
             && err.contains("does not fall back"),
         "{err}"
     );
+    let repo = tempfile::tempdir().unwrap();
+    sh(
+        repo.path(),
+        "git init -q -b main . && printf 'services:\\n  web:\\n    image: x\\n' > compose.yaml && git add -A && git commit -q -m first",
+    );
+    let added = by.run(
+        &[
+            "repo",
+            "add",
+            repo.path().to_str().unwrap(),
+            "--name",
+            "closed",
+        ],
+        &[],
+    );
+    assert!(added.status.success(), "{}", text(&added));
+    let out = by.run(&["up", "closed", "main"], &env);
+    assert!(!out.status.success(), "up fails: {}", text(&out));
+    let ls = by.run(&["--json", "ls"], &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&ls.stdout).trim(),
+        "[]",
+        "up stopped before making a preview record"
+    );
+    assert!(!by.home.path().join("worktrees").exists(), "nor a worktree");
     let out = by.run(&["gc"], &env);
     assert!(
         !out.status.success(),
