@@ -190,6 +190,16 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Settings(SettingsCmd::Get) => {
             let s = engine.gateway_settings()?;
             print::settings(&s, json)?;
+            if !json {
+                let context = engine
+                    .stored_settings()?
+                    .remove(branchyard_core::engine::CONTEXT_SETTING)
+                    .flatten();
+                println!(
+                    "docker.context = {}",
+                    context.as_deref().unwrap_or("(not set: DOCKER_HOST, DOCKER_CONTEXT, the current context, then the usual sockets)")
+                );
+            }
         }
         Command::Settings(SettingsCmd::Set { key, value }) => {
             let notes = engine.change_setting(&key, &value).await?;
