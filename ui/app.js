@@ -259,6 +259,15 @@ function card(p) {
   const flags = [];
   if (p.outdated_sha) flags.push(el("span", { class: "tag warn", textContent: `branch moved to ${p.outdated_sha.slice(0, 8)}` }));
   if (p.branch_gone) flags.push(el("span", { class: "tag warn", textContent: "branch deleted" }));
+  const carried = p.carried || [];
+  if (carried.length) {
+    const kept = carried.filter((c) => c.kept).length;
+    flags.push(el("span", {
+      class: kept ? "tag warn" : "tag",
+      title: carried.map((c) => `${c.path} (${c.mode}${c.kept ? ", kept: changed in the worktree" : ""})`).join("\n"),
+      textContent: `${carried.length} carried file${carried.length === 1 ? "" : "s"}${kept ? `, ${kept} kept` : ""}`,
+    }));
+  }
   return el("article", { class: `card ${p.state}`, dataset: { id: p.id } },
     el("header", {},
       el("strong", { textContent: `${p.repo}/${p.branch}` }), badge(p.state), ...flags,

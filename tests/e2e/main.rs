@@ -21,3 +21,4 @@ mod support;
 mod tls_client;
 mod tour;
 mod wake;
+mod worktree_files;

@@ -162,6 +162,48 @@ pub fn base_image() {
     });
 }
 
+/// An image with git: the host's `/usr/bin/git` and the shared libraries it
+/// loads, over the busybox base (no registry is reachable to pull one).
+pub const GIT_IMAGE: &str = "branchyard-test-git:1";
+
+/// Builds [`GIT_IMAGE`] once per test run.
+pub fn git_image() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        base_image();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("root");
+        let ldd = sh(Path::new("/"), "ldd /usr/bin/git");
+        let mut files = vec![PathBuf::from("/usr/bin/git")];
+        for line in ldd.lines() {
+            // `libz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x…)` or `/lib64/ld-linux-x86-64.so.2 (0x…)`.
+            let path = line
+                .split("=>")
+                .last()
+                .unwrap_or("")
+                .split_whitespace()
+                .next();
+            if let Some(p) = path.filter(|p| p.starts_with('/')) {
+                files.push(PathBuf::from(p));
+            }
+        }
+        for f in &files {
+            let to = root.join(f.strip_prefix("/").expect("absolute"));
+            std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+            std::fs::copy(f, &to).unwrap_or_else(|e| panic!("copy {}: {e}", f.display()));
+        }
+        std::fs::write(
+            dir.path().join("Dockerfile"),
+            format!("FROM {BASE_IMAGE}\nCOPY root/ /\nLABEL {TEST_LABEL}=1\n"),
+        )
+        .expect("write Dockerfile");
+        sh(
+            dir.path(),
+            &format!("docker build -q -t {GIT_IMAGE} . >/dev/null"),
+        );
+    });
+}
+
 /// Fetches `path` through the test gateway with `Host: host`; `(status, body)`.
 /// A raw HTTP/1.1 exchange, so error pages' bodies are seen too.
 pub fn get(host: &str, path: &str) -> (u16, String) {

@@ -183,6 +183,22 @@ pub fn status(s: &PreviewStatus, json: bool) -> Result<()> {
                 .unwrap_or_default()
         );
     }
+    if !s.view.carried.is_empty() {
+        println!("carried from the main working directory:");
+        for c in &s.view.carried {
+            println!(
+                "  {:<32} {:<5} {}{}",
+                c.path,
+                format!("{:?}", c.mode).to_lowercase(),
+                c.origin,
+                if c.kept {
+                    " (kept: changed in the worktree, no longer refreshed)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
     match &s.traffic {
         Some(t) => println!(
             "traffic: {} request{}, last at {}",

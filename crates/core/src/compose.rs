@@ -6,6 +6,7 @@ pub mod load;
 pub mod model;
 pub mod plan;
 pub mod safety;
+pub mod source_mounts;
 
-pub use error::ComposeError;
+pub use error::{ComposeError, MissingFile, Refusal, SAFETY_GUIDE};
 pub use load::{load, LoadOptions};

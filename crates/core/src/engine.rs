@@ -17,6 +17,7 @@ mod serve;
 pub mod settings;
 mod suspend;
 mod up;
+mod worktree;
 
 use std::sync::Arc;
 

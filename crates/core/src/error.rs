@@ -64,6 +64,9 @@ pub enum Error {
     /// the endpoint, who chose it and the fix, and would make every `Result` large).
     #[error(transparent)]
     Endpoint(Box<crate::docker::endpoint::EndpointError>),
+    /// Files carried into a worktree.
+    #[error(transparent)]
+    Carry(Box<crate::carry::CarryError>),
     /// Git problem.
     #[error(transparent)]
     Git(#[from] crate::git::GitError),
@@ -98,6 +101,16 @@ impl From<crate::docker::endpoint::EndpointError> for Error {
     }
 }
 
+impl From<crate::carry::CarryError> for Error {
+    fn from(e: crate::carry::CarryError) -> Self {
+        match e {
+            // A malformed branchyard.toml is the same error wherever it is read.
+            crate::carry::CarryError::Config(c) => Error::Compose(*c),
+            other => Error::Carry(Box::new(other)),
+        }
+    }
+}
+
 impl Error {
     /// The stable code for this error.
     pub fn code(&self) -> Code {
@@ -109,6 +122,7 @@ impl Error {
             Error::Compose(e) => e.code(),
             Error::Docker(e) => e.code(),
             Error::Endpoint(e) => e.code(),
+            Error::Carry(e) => e.code(),
             Error::Git(e) => e.code(),
             Error::Gateway(_) => Code::Gateway,
             Error::Store(_) => Code::Store,

@@ -3,35 +3,65 @@
 //! the routes the engine pushes through its token-guarded admin API.
 
 mod admin;
+mod binary;
 mod container;
 mod handle;
 mod image;
 mod network;
 mod ports;
 #[cfg(test)]
+mod static_binary_tests;
+#[cfg(test)]
 mod tests;
 mod token;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 pub use admin::GatewayHealth;
+pub use binary::{Arch, GatewayBinary, Lookup, Place, Source, BIN_VAR};
 pub use container::{attach, ensure};
 pub use handle::Gateway;
-pub use image::binary_path;
 // The wire types, shared with the gateway (crates/protocol).
 pub use branchyard_protocol::{GatewayConfig, GatewayEvent, Route, RouteTls, Stats, Traffic};
 
 /// Errors managing the gateway.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
-    /// The static gateway binary is not built.
-    #[error("the gateway binary {path} is missing: run `scripts/setup` (it builds it with `cargo build -p branchyard-gateway --profile gateway --target x86_64-unknown-linux-musl`), or set BRANCHYARD_GATEWAY_BIN")]
+    /// No static gateway binary for the engine's architecture.
+    #[error("no gateway binary for {arch} (the Docker engine's architecture); looked at: {}. Build it with `scripts/setup` (or `{build}`), or point {var} at one", looked.join("; "))]
     BinaryMissing {
-        /// Where it was looked for.
-        path: PathBuf,
+        /// The architecture wanted.
+        arch: Arch,
+        /// Every place looked at, with why.
+        looked: Vec<String>,
+        /// The command that builds it.
+        build: String,
+        /// The override variable for this architecture.
+        var: &'static str,
+    },
+    /// The binary found is built for another CPU than the engine's.
+    #[error("the gateway binary {path} is {found}, but the Docker engine is {arch}: point {var} at an {arch} build (`{build}`)")]
+    BinaryWrongArch {
+        /// The file, with why it was chosen.
+        path: String,
+        /// What it is instead.
+        found: String,
+        /// The architecture wanted.
+        arch: Arch,
+        /// The override variable for this architecture.
+        var: &'static str,
+        /// The command that builds it.
+        build: String,
+    },
+    /// The engine is not one the gateway can run on.
+    #[error("the Docker engine reports OSType {os:?} and Architecture {arch:?}; the gateway container needs a Linux engine on x86_64 (amd64) or aarch64 (arm64): choose such an engine (on Docker Desktop for Windows, switch to Linux containers)")]
+    UnsupportedEngine {
+        /// `docker info` OSType.
+        os: String,
+        /// `docker info` Architecture.
+        arch: String,
     },
     /// Docker refused something.
     #[error("gateway: {action}: {message}")]

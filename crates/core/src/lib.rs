@@ -4,6 +4,7 @@
 //! Data flows one way (client → engine → store, Docker, gateway) and changes
 //! come back as one stream of [`events::Event`]s.
 
+pub mod carry;
 pub mod compose;
 pub mod docker;
 pub mod engine;

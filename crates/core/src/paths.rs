@@ -69,4 +69,14 @@ impl Home {
     pub fn preview_state_dir(&self, preview: &str) -> PathBuf {
         self.root.join("state").join(preview)
     }
+
+    /// The record of files carried into a preview's worktree ([`crate::carry`]).
+    pub fn carried_manifest(&self, preview: &str) -> PathBuf {
+        self.preview_state_dir(preview).join("carried.json")
+    }
+
+    /// Per-repo files the engine writes (the git config containers see).
+    pub fn repo_state_dir(&self, repo: &str) -> PathBuf {
+        self.root.join("repo-state").join(repo)
+    }
 }

@@ -16,7 +16,10 @@ use crate::compose::model::Project;
 use crate::compose::{load, ComposeError, LoadOptions};
 
 pub use discover::{discover, COMPOSE_FILES};
-pub use file::{read as read_toml, HealthToml, PreviewToml, RouteToml, Timeout};
+pub use file::{
+    parse as parse_toml, read as read_toml, FilesToml, HealthToml, PreviewToml, RouteToml, Timeout,
+    FILE_NAME as TOML_FILE,
+};
 
 /// Seconds `up` waits for health when `[health] timeout` is not given.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 120;

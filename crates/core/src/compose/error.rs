@@ -52,7 +52,7 @@ pub enum ComposeError {
         message: String,
     },
     /// `${VAR:?message}` with VAR unset.
-    #[error("{file}: {path}: required variable {variable} is not set: {message}. Set it in your environment or in the project's .env file")]
+    #[error("{file}: {path}: required variable {variable} is not set: {message}. Set it in the project's .env file (a trusted repo also reads your environment; an untrusted one never does); a gitignored .env is carried into previews by naming it in .worktreeinclude (see docs/guide/worktrees.md)")]
     MissingVariable {
         /// The file.
         file: String,
@@ -76,7 +76,7 @@ pub enum ComposeError {
         profiles: String,
     },
     /// A setting refused for an untrusted repository.
-    #[error("{file}: {}: {key}: {reason}. Refused because this repo is not trusted; if you trust this branch's code, run `branchyard repo trust <repo>`", scope(.service))]
+    #[error("{file}: {}: {key}: {reason}. Refused because this repo is not trusted; if you trust this branch's code, run `branchyard repo trust <repo>` (see {SAFETY_GUIDE})", scope(.service))]
     Unsafe {
         /// The file.
         file: String,
@@ -87,6 +87,9 @@ pub enum ComposeError {
         /// What it would allow.
         reason: String,
     },
+    /// [`ComposeError::Unsafe`] for a registered repo, named in the fix.
+    #[error("{0}")]
+    UnsafeIn(Box<Refusal>),
     /// Services depend on (or extend) each other in a cycle.
     #[error(
         "{file}: services depend on each other in a cycle: {cycle}; remove one of these links"
@@ -97,6 +100,9 @@ pub enum ComposeError {
         /// `a -> b -> a`.
         cycle: String,
     },
+    /// A file the compose file names is not in the preview's worktree.
+    #[error("{0}")]
+    MissingFile(Box<MissingFile>),
     /// Nothing to run in the directory.
     #[error("nothing to run in {dir}: looked for {looked_for}; add a compose file, a Dockerfile with EXPOSE, or a branchyard.toml")]
     NothingToRun {
@@ -106,6 +112,43 @@ pub enum ComposeError {
         looked_for: String,
     },
 }
+
+/// A file the compose file names that is not in the preview's worktree.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{file}: service {service:?}: {key}: {path} does not exist in the preview's worktree{hint}"
+)]
+pub struct MissingFile {
+    /// The compose file.
+    pub file: String,
+    /// The service.
+    pub service: String,
+    /// The key (`env_file`, `volumes`).
+    pub key: String,
+    /// The missing path.
+    pub path: String,
+    /// What to do, starting with `; ` (empty when unknown).
+    pub hint: String,
+}
+
+/// A refusal for an untrusted repo, naming the repo in its fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {}: {key}: {reason}. Refused because the repo {repo:?} is not trusted; if you trust this branch's code, run `branchyard repo trust {repo}` (see {SAFETY_GUIDE})", scope(.service))]
+pub struct Refusal {
+    /// The repo's name.
+    pub repo: String,
+    /// The file.
+    pub file: String,
+    /// The service; empty for project-wide settings.
+    pub service: String,
+    /// The key.
+    pub key: String,
+    /// What it would allow.
+    pub reason: String,
+}
+
+/// Where refusals for untrusted repos, and how to lift them, are explained.
+pub const SAFETY_GUIDE: &str = "docs/guide/untrusted-repos.md";
 
 /// `service "web"`, or `project` for settings outside any service.
 fn scope(service: &str) -> String {
@@ -120,8 +163,27 @@ impl ComposeError {
     /// The stable code for this error: [`Code::Unsafe`] for refusals, [`Code::Config`] otherwise.
     pub fn code(&self) -> Code {
         match self {
-            ComposeError::Unsafe { .. } => Code::Unsafe,
+            ComposeError::Unsafe { .. } | ComposeError::UnsafeIn { .. } => Code::Unsafe,
             _ => Code::Config,
+        }
+    }
+
+    /// The error with a refusal naming `repo` in its fix (`branchyard repo trust <repo>`).
+    pub fn in_repo(self, repo: &str) -> Self {
+        match self {
+            ComposeError::Unsafe {
+                file,
+                service,
+                key,
+                reason,
+            } => ComposeError::UnsafeIn(Box::new(Refusal {
+                repo: repo.to_string(),
+                file,
+                service,
+                key,
+                reason,
+            })),
+            other => other,
         }
     }
 }
@@ -158,6 +220,19 @@ mod tests {
         assert!(
             project.to_string().starts_with("f: project: .env"),
             "{project}"
+        );
+        let named = ComposeError::Unsafe {
+            file: "f".into(),
+            service: "web".into(),
+            key: "privileged".into(),
+            reason: "r".into(),
+        }
+        .in_repo("shop");
+        assert_eq!(named.code(), Code::Unsafe);
+        assert!(
+            named.to_string().contains("`branchyard repo trust shop`")
+                && named.to_string().contains(SAFETY_GUIDE),
+            "the fix names the repo and the guide: {named}"
         );
         let cycle = ComposeError::Cycle {
             file: "f".into(),

@@ -1,7 +1,8 @@
 //! Safety for untrusted branches: settings that would let a branch's compose
 //! file reach the host, or other containers, are refused before anything is
-//! created. Each refusal names the file, the service and the key, and says
-//! that `branchyard repo trust <repo>` lifts it.
+//! created. Each refusal names the file, the service and the key, says
+//! that `branchyard repo trust <repo>` lifts it, and, where the repo itself
+//! can hold what was asked for, how.
 //!
 //! Host paths are judged after symlinks are resolved, so a link committed in
 //! the branch cannot point a bind mount, env file, secret or build context
@@ -69,10 +70,11 @@ pub fn check(project: &Project, worktree: &Path) -> Result<(), ComposeError> {
                         s,
                         "volumes",
                         format!(
-                            "bind mount {} resolves to {}, outside the preview's worktree {}",
+                            "bind mount {} resolves to {}, outside the preview's worktree {}; mount a path inside the repo instead (a gitignored file of your checkout is carried into the worktree when named in .worktreeinclude, see {})",
                             source.display(),
                             paths::canonical(source).display(),
-                            worktree.display()
+                            worktree.display(),
+                            crate::carry::GUIDE
                         ),
                     ));
                 }
@@ -93,7 +95,7 @@ pub fn check(project: &Project, worktree: &Path) -> Result<(), ComposeError> {
         }
         for f in &s.env_files {
             if !inside(f) {
-                return Err(refuse(name, s, "env_file", format!("{} resolves outside the preview's worktree; its values would be copied into the container", f.display())));
+                return Err(refuse(name, s, "env_file", format!("{} resolves outside the preview's worktree; its values would be copied into the container. Keep the file in the repo, gitignored, and name it in .worktreeinclude so it is carried into previews (see {})", f.display(), crate::carry::GUIDE)));
             }
         }
         for (key, refs, objs) in [
@@ -109,9 +111,10 @@ pub fn check(project: &Project, worktree: &Path) -> Result<(), ComposeError> {
                             s,
                             key,
                             format!(
-                                "{kind} {:?} reads {}, outside the preview's worktree",
+                                "{kind} {:?} reads {}, outside the preview's worktree; keep the file in the repo, gitignored, and name it in .worktreeinclude (see {})",
                                 r.source,
-                                f.display()
+                                f.display(),
+                                crate::carry::GUIDE
                             ),
                         ));
                     }

@@ -22,7 +22,7 @@ impl Compensate for Engine {
             } => {
                 let (r, p, n) = (PathBuf::from(repo_path), PathBuf::from(path), name.clone());
                 // The worktree was created by this very run: nothing of the user's is in it.
-                blocking(move || git::remove_worktree(&r, &p, &n, true)).await??;
+                blocking(move || git::remove_worktree(&r, &p, &n, true, &[])).await??;
             }
             Undo::DownProject {
                 project,

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::up::blocking;
 use super::{project_name, Engine, PreviewRef};
+use crate::carry::{self, CarriedFile};
 use crate::docker::{self, ExecOutcome, LogLine};
 use crate::error::{Error, Result};
 use crate::events::ServiceStatus;
@@ -23,6 +24,9 @@ pub struct PreviewView {
     pub record: PreviewRecord,
     /// Each service's container as Docker reports it now (empty when Docker is down).
     pub services: Vec<ServiceStatus>,
+    /// Gitignored files carried into its worktree from the repo's main
+    /// working directory, as of the last `up`.
+    pub carried: Vec<CarriedFile>,
 }
 
 /// Everything `status` shows.
@@ -50,7 +54,12 @@ impl Engine {
         let judge = !self.serve_running();
         for mut record in records {
             let services = self.observe(&mut record, judge, &mut moved).await;
-            out.push(PreviewView { record, services });
+            let carried = carry::carried(&self.home().carried_manifest(&record.id));
+            out.push(PreviewView {
+                record,
+                services,
+                carried,
+            });
         }
         if moved {
             // The gateway's pages name the new states before this process exits.
@@ -74,8 +83,13 @@ impl Engine {
         }
         let transitions = self.store().transitions(&record.id)?;
         let traffic = self.traffic_of(&record.id).await;
+        let carried = carry::carried(&self.home().carried_manifest(&record.id));
         Ok(PreviewStatus {
-            view: PreviewView { record, services },
+            view: PreviewView {
+                record,
+                services,
+                carried,
+            },
             transitions,
             traffic,
         })
@@ -208,13 +222,26 @@ impl Engine {
         let slug = git::slugify(branch);
         let wt = scratch.join(&slug);
         let name = format!("branchyard-config-{}", std::process::id());
-        let (rp, w, n, s) = (
-            PathBuf::from(&repo.path),
-            wt.clone(),
-            name.clone(),
-            sha.clone(),
-        );
-        blocking(move || git::checkout(&rp, &w, &n, &s, true)).await??;
+        // The scratch worktree gets its carried files too, so what is shown
+        // is what `up` would run (the manifest stays in the scratch dir).
+        let manifest = scratch.join("carried.json");
+        let checked = super::worktree::checkout_and_carry(super::worktree::Checkout {
+            repo_path: PathBuf::from(&repo.path),
+            worktree: wt.clone(),
+            name: name.clone(),
+            sha: sha.clone(),
+            force: true,
+            trusted: repo.trusted,
+            manifest: manifest.clone(),
+        })
+        .await;
+        if let Err(e) = checked {
+            let rp = PathBuf::from(&repo.path);
+            let (w, n) = (wt.clone(), name.clone());
+            let _ = blocking(move || git::remove_worktree(&rp, &w, &n, true, &[])).await;
+            let _ = std::fs::remove_dir_all(&scratch);
+            return Err(e);
+        }
         let rec_like = PreviewRecord {
             id: super::preview_id(&repo.name, &slug),
             repo: repo.name.clone(),
@@ -233,9 +260,11 @@ impl Engine {
             updated_at: 0,
             services: Vec::new(),
         };
-        let result = self.resolve(&repo, &rec_like, &sha, &[]).await;
+        let result = self
+            .resolve_with(&repo, &rec_like, &sha, &[], manifest)
+            .await;
         let rp = PathBuf::from(&repo.path);
-        let _ = blocking(move || git::remove_worktree(&rp, &wt, &name, true)).await;
+        let _ = blocking(move || git::remove_worktree(&rp, &wt, &name, true, &[])).await;
         let _ = std::fs::remove_dir_all(&scratch);
         result
     }

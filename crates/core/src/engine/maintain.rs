@@ -89,7 +89,9 @@ impl Engine {
             if apply {
                 let dirty = {
                     let d = dir.clone();
-                    blocking(move || git::is_dirty(&d)).await?.unwrap_or(false)
+                    blocking(move || git::is_dirty(&d, &[]))
+                        .await?
+                        .unwrap_or(false)
                 };
                 if dirty {
                     tracing::warn!(path = %dir.display(), "kept: it has uncommitted changes");
@@ -118,7 +120,7 @@ impl Engine {
                 });
                 if apply {
                     let (rp, p, n) = (PathBuf::from(&repo.path), path.clone(), name.clone());
-                    let _ = blocking(move || git::remove_worktree(&rp, &p, &n, false)).await?;
+                    let _ = blocking(move || git::remove_worktree(&rp, &p, &n, false, &[])).await?;
                 }
             }
         }

@@ -183,7 +183,8 @@ impl Engine {
         let dirty = async {
             if !opts.keep_worktree && !opts.force && worktree.exists() {
                 let wt = worktree.clone();
-                return Ok::<_, Error>(blocking(move || git::is_dirty(&wt)).await??);
+                let carried = crate::carry::carried_paths(&self.home().carried_manifest(&rec.id));
+                return Ok::<_, Error>(blocking(move || git::is_dirty(&wt, &carried)).await??);
             }
             Ok(false)
         };
@@ -233,7 +234,10 @@ impl Engine {
                         worktree_name(rec),
                         opts.force,
                     );
-                    blocking(move || git::remove_worktree(&rp, &wt, &name, force)).await??;
+                    let carried =
+                        crate::carry::carried_paths(&self.home().carried_manifest(&rec.id));
+                    blocking(move || git::remove_worktree(&rp, &wt, &name, force, &carried))
+                        .await??;
                 }
                 Ok::<_, Error>(())
             };

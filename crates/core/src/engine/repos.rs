@@ -134,6 +134,8 @@ impl Engine {
             .await?;
         }
         self.store().delete_repo(name)?;
+        // The reduced git config its containers saw (see compose::source_mounts).
+        let _ = std::fs::remove_dir_all(self.home().repo_state_dir(name));
         Ok(())
     }
 

@@ -202,27 +202,41 @@ impl Engine {
                 name: worktree_name(rec),
             })?;
         }
-        let (repo_path, wt, name, sha, force) = (
-            PathBuf::from(&s.repo.path),
-            worktree.clone(),
-            worktree_name(rec),
-            s.sha.clone(),
-            opts.force,
-        );
-        let out = blocking(move || git::checkout(&repo_path, &wt, &name, &sha, force))
-            .instrument(tracing::info_span!("worktree"))
-            .await??;
+        let checked = super::worktree::checkout_and_carry(super::worktree::Checkout {
+            repo_path: PathBuf::from(&s.repo.path),
+            worktree: worktree.clone(),
+            name: worktree_name(rec),
+            sha: s.sha.clone(),
+            force: opts.force,
+            trusted: s.repo.trusted,
+            manifest: self.home().carried_manifest(id),
+        })
+        .instrument(tracing::info_span!("worktree"))
+        .await?;
+        let out = &checked.checkout;
+        let carried = checked.carried.summary();
         self.step(
             id,
             Step::Worktree,
             StepStatus::Done,
             format!(
-                "{} ({} files changed, {} ms)",
+                "{} ({} files changed, {} ms){}",
                 if out.created { "created" } else { "updated" },
                 out.files_changed,
-                t.elapsed().as_millis()
+                t.elapsed().as_millis(),
+                if carried.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {carried}")
+                }
             ),
         );
+        for w in checked.warnings {
+            self.emit(Event::Warning {
+                preview: Some(id.to_string()),
+                message: w,
+            });
+        }
         if git::uses_lfs(&worktree) {
             self.emit(Event::Warning {
                 preview: Some(id.to_string()),
@@ -329,6 +343,19 @@ impl Engine {
         sha: &str,
         profiles: &[String],
     ) -> Result<Resolved> {
+        let manifest = self.home().carried_manifest(&rec.id);
+        self.resolve_with(repo, rec, sha, profiles, manifest).await
+    }
+
+    /// [`Engine::resolve`] with the carried files recorded in `manifest`.
+    pub(super) async fn resolve_with(
+        &self,
+        repo: &RepoRecord,
+        rec: &PreviewRecord,
+        sha: &str,
+        profiles: &[String],
+        manifest: PathBuf,
+    ) -> Result<Resolved> {
         let base = self.url_base().await;
         let input = ResolveInput {
             dir: PathBuf::from(&rec.worktree),
@@ -348,7 +375,15 @@ impl Engine {
             base,
             profiles: profiles.to_vec(),
         };
-        Ok(blocking(move || preview_config::resolve(&input)).await??)
+        let around = super::worktree::Around {
+            repo: repo.name.clone(),
+            worktree: PathBuf::from(&rec.worktree),
+            main: PathBuf::from(&repo.path),
+            trusted: repo.trusted,
+            repo_state: self.home().repo_state_dir(&repo.name),
+            manifest,
+        };
+        blocking(move || super::worktree::around(preview_config::resolve(&input), &around)).await?
     }
 
     /// How URLs look: `http://host[:port]` with the gateway's HTTP port, or

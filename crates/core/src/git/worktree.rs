@@ -62,6 +62,16 @@ pub fn checkout(
         std::fs::read_to_string(admin.join("locked")).is_ok_and(|s| s.trim() == INITIALIZING);
     let complete = !initializing && path.join(".git").is_file() && admin.join("HEAD").is_file();
     if complete {
+        if !points_to(path, &admin) {
+            // The worktree is writable by the preview's containers, its
+            // `.git` link too: pointed elsewhere (say, at the main repo's git
+            // dir) it would turn this update on another repository. The
+            // admin dir is out of their reach, so the link is made again.
+            tracing::warn!("the worktree's .git link was changed: restoring it");
+            let link = path.join(".git");
+            std::fs::write(&link, format!("gitdir: {}\n", admin.display()))
+                .map_err(|e| GitError::io(&link, e))?;
+        }
         return update(path, oid, force);
     }
     if initializing && points_to(path, &admin) {
@@ -236,8 +246,24 @@ fn update(path: &Path, oid: Oid, force: bool) -> Result<CheckoutOutcome, GitErro
     })
 }
 
-/// Up to `limit` paths that are modified, staged or untracked (not ignored).
-fn changed_files(repo: &Repository, path: &Path, limit: usize) -> Result<Vec<String>, GitError> {
+/// Up to `limit` paths that are modified, staged or untracked (not ignored);
+/// `carried` paths (files Branchyard carried in, see [`crate::carry`]) count
+/// as ignored.
+fn changed_files(
+    repo: &Repository,
+    path: &Path,
+    limit: usize,
+    carried: &[String],
+) -> Result<Vec<String>, GitError> {
+    if !carried.is_empty() {
+        let rules: String = carried
+            .iter()
+            .map(|p| format!("/{}\n", escape_rule(p)))
+            .collect();
+        // In memory, on this handle only: nothing is written to the repository.
+        repo.add_ignore_rule(&rules)
+            .map_err(|e| GitError::git(path, e))?;
+    }
     let mut opts = StatusOptions::new();
     opts.include_untracked(true)
         .include_ignored(false)
@@ -253,17 +279,30 @@ fn changed_files(repo: &Repository, path: &Path, limit: usize) -> Result<Vec<Str
         .collect())
 }
 
-/// Whether the worktree has modified, staged or untracked (not ignored) files.
+/// A path as a gitignore rule matching exactly it.
+fn escape_rule(p: &str) -> String {
+    let mut out = String::new();
+    for c in p.chars() {
+        if matches!(c, '*' | '?' | '[' | '\\' | '!' | '#' | ' ') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Whether the worktree has modified, staged or untracked (not ignored)
+/// files; `carried` files (copied in by Branchyard) do not count.
 ///
 /// # Errors
 /// Not a worktree, or libgit2 failed.
-pub fn is_dirty(path: &Path) -> Result<bool, GitError> {
+pub fn is_dirty(path: &Path, carried: &[String]) -> Result<bool, GitError> {
     let repo = open_repo(path)?;
-    Ok(!changed_files(&repo, path, 1)?.is_empty())
+    Ok(!changed_files(&repo, path, 1, carried)?.is_empty())
 }
 
 /// Removes a preview's worktree and git's record of it. Refuses when it has
-/// uncommitted changes unless `force`. Already gone is fine.
+/// uncommitted changes (besides `carried` files) unless `force`. Already gone is fine.
 ///
 /// # Errors
 /// [`GitError::Dirty`] without `force`, a worktree whose git record is gone
@@ -274,13 +313,14 @@ pub fn remove_worktree(
     path: &Path,
     name: &str,
     force: bool,
+    carried: &[String],
 ) -> Result<(), GitError> {
     if path.join(".git").exists() && !force {
         let repo = Repository::open(path).map_err(|_| GitError::Git {
             path: path.display().to_string(),
             message: "its git record is gone, so its changes cannot be checked: look inside, then pass --force to remove it".into(),
         })?;
-        let files = changed_files(&repo, path, 10)?;
+        let files = changed_files(&repo, path, 10, carried)?;
         if !files.is_empty() {
             return Err(GitError::Dirty {
                 path: path.display().to_string(),

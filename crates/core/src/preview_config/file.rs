@@ -30,6 +30,22 @@ pub struct PreviewToml {
     /// Extra environment for every service; `{branch}`, `{branch_slug}`, `{url}`, `{sha}`, `{repo}` are replaced.
     #[serde(default)]
     pub env: IndexMap<String, String>,
+    /// Gitignored files carried from the repo's main working directory.
+    #[serde(default)]
+    pub files: FilesToml,
+}
+
+/// `[files]`: root-relative globs of gitignored files to carry into the
+/// preview's worktree (see [`crate::carry`]).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesToml {
+    /// Copied, and refreshed on `up` while the worktree's copy is unchanged.
+    #[serde(default)]
+    pub copy: Vec<String>,
+    /// Symlinked to the main working directory's file (copied in untrusted repos).
+    #[serde(default)]
+    pub link: Vec<String>,
 }
 
 /// One `[[route]]`.

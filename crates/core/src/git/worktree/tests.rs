@@ -216,10 +216,10 @@ fn a_dirty_worktree_is_kept_unless_forced_and_removal_prunes_gits_record() {
     let (d, repo) = repo_with_commit();
     let wt = d.path().join("wt");
     checkout(&repo, &wt, "w", &head(&repo), false).unwrap();
-    assert!(!is_dirty(&wt).unwrap());
+    assert!(!is_dirty(&wt, &[]).unwrap());
     std::fs::write(wt.join("a.txt"), "my work").unwrap();
-    assert!(is_dirty(&wt).unwrap());
-    let err = remove_worktree(&repo, &wt, "w", false).unwrap_err();
+    assert!(is_dirty(&wt, &[]).unwrap());
+    let err = remove_worktree(&repo, &wt, "w", false, &[]).unwrap_err();
     assert!(matches!(err, GitError::Dirty { .. }), "{err:?}");
     assert!(
         err.to_string().contains(&wt.display().to_string()),
@@ -230,14 +230,14 @@ fn a_dirty_worktree_is_kept_unless_forced_and_removal_prunes_gits_record() {
         "my work",
         "nothing lost"
     );
-    remove_worktree(&repo, &wt, "w", true).unwrap();
+    remove_worktree(&repo, &wt, "w", true, &[]).unwrap();
     assert!(!wt.exists());
     assert!(
         !repo.join(".git/worktrees/w").exists(),
         "git's record is pruned"
     );
     assert!(list_worktrees(&repo).unwrap().is_empty());
-    remove_worktree(&repo, &wt, "w", false).expect("already gone is fine");
+    remove_worktree(&repo, &wt, "w", false, &[]).expect("already gone is fine");
 }
 
 #[test]
@@ -250,9 +250,9 @@ fn an_untracked_file_makes_a_worktree_dirty_but_an_ignored_one_does_not() {
     checkout(&repo, &wt, "w", &head(&repo), false).unwrap();
     std::fs::create_dir(wt.join("build")).unwrap();
     std::fs::write(wt.join("build/out"), "x").unwrap();
-    assert!(!is_dirty(&wt).unwrap(), "ignored output is not work");
+    assert!(!is_dirty(&wt, &[]).unwrap(), "ignored output is not work");
     std::fs::write(wt.join("notes.md"), "x").unwrap();
-    assert!(is_dirty(&wt).unwrap(), "an untracked file is work");
+    assert!(is_dirty(&wt, &[]).unwrap(), "an untracked file is work");
 }
 
 #[test]
@@ -318,4 +318,61 @@ fn lfs_is_detected_from_gitattributes() {
     )
     .unwrap();
     assert!(uses_lfs(d.path()));
+}
+
+#[test]
+fn carried_files_never_make_a_worktree_dirty() {
+    let (d, repo) = repo_with_commit();
+    let wt = d.path().join("wt");
+    checkout(&repo, &wt, "w", &head(&repo), false).unwrap();
+    std::fs::write(wt.join(".env"), "A=1").unwrap();
+    std::fs::create_dir(wt.join("odd [dir]")).unwrap();
+    std::fs::write(wt.join("odd [dir]/x*.yml"), "x").unwrap();
+    let carried = [".env".to_string(), "odd [dir]/x*.yml".to_string()];
+    assert!(
+        is_dirty(&wt, &[]).unwrap(),
+        "untracked, so work, unless carried"
+    );
+    assert!(
+        !is_dirty(&wt, &carried).unwrap(),
+        "carried files are not the user's work"
+    );
+    std::fs::write(wt.join("notes.md"), "x").unwrap();
+    assert!(is_dirty(&wt, &carried).unwrap(), "other files still are");
+    std::fs::remove_file(wt.join("notes.md")).unwrap();
+    remove_worktree(&repo, &wt, "w", false, &carried).expect("nothing of the user's is lost");
+}
+
+#[test]
+fn a_rewritten_git_link_is_restored_before_an_update() {
+    let (d, repo) = repo_with_commit();
+    let wt = d.path().join("wt");
+    let sha1 = head(&repo);
+    checkout(&repo, &wt, "w", &sha1, false).unwrap();
+    // What a container that can write the worktree could do: aim the link at the main repo.
+    std::fs::write(
+        wt.join(".git"),
+        format!("gitdir: {}\n", repo.join(".git").display()),
+    )
+    .unwrap();
+    std::fs::write(repo.join("a.txt"), "a2").unwrap();
+    git(&repo, "commit -q -am second");
+    let sha2 = head(&repo);
+    checkout(&repo, &wt, "w", &sha2, false).unwrap();
+    assert_eq!(
+        git(&repo, "branch --show-current"),
+        "main",
+        "the main repo's HEAD is untouched"
+    );
+    assert_eq!(head(&repo), sha2);
+    assert_eq!(
+        head(&wt),
+        sha2,
+        "the worktree moved, through its own record"
+    );
+    assert_eq!(
+        git(&repo, "status --porcelain"),
+        "",
+        "the main checkout's index is untouched"
+    );
 }

@@ -121,8 +121,20 @@ pub fn environment(
                 file: ctx.file.into(),
                 service: ctx.service.into(),
                 key: "env_file".into(),
-                reason: format!("{} resolves outside the preview's worktree; its values would be copied into the container", f.display()),
+                reason: format!("{} resolves outside the preview's worktree; its values would be copied into the container. Keep the file in the repo, gitignored, and name it in .worktreeinclude so it is carried into previews (see {})", f.display(), crate::carry::GUIDE),
             });
+        }
+        if !f.exists() {
+            // Named, with the path, so the engine can say where the file is.
+            return Err(ComposeError::MissingFile(Box::new(
+                crate::compose::MissingFile {
+                    file: ctx.file.into(),
+                    service: ctx.service.into(),
+                    key: "env_file".into(),
+                    path: f.display().to_string(),
+                    hint: String::new(),
+                },
+            )));
         }
         let vars = env_file::read(f, ctx.env)
             .map_err(|e| ctx.invalid("env_file", format!("{}: {e}", f.display())))?;
