@@ -14,10 +14,13 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # Debian packages: Docker, musl for the static gateway, busybox for test images,
 # docker-compose 1.29 as the benchmark's peer, Tauri's system libraries, python3-venv
 # for the aarch64 cross toolchain (ensure_zigbuild) and qemu-user-static to run that
-# build in a test (no binfmt registration: the test calls qemu-aarch64-static itself).
+# build in a test (no binfmt registration: the test calls qemu-aarch64-static itself),
+# and for the engine tests iproute2 (a second dockerd in a network namespace) and
+# podman (its Docker-compatible socket; about 10 s to install with what it pulls in).
 APT_PACKAGES=(docker.io docker-compose musl-tools busybox-static git pkg-config libssl-dev
   libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev libsoup-3.0-dev
-  xvfb xauth dbus-x11 dbus-daemon webkit2gtk-driver curl bc python3-venv qemu-user-static)
+  xvfb xauth dbus-x11 dbus-daemon webkit2gtk-driver curl bc python3-venv qemu-user-static
+  iproute2 podman)
 
 ensure_packages() {
   local missing=()

@@ -408,7 +408,7 @@ $("doctor").addEventListener("click", async () => {
   const r = await call("doctor").catch((e) => ({ error: e.message }));
   if (r.error) { out.textContent = r.error; return; }
   const line = (name, v) => `${v.Ok !== undefined ? "✓" : "✗"} ${name}: ${v.Ok ?? v.Err}`;
-  out.textContent = [line("Docker", r.docker), line("Gateway", r.gateway),
+  out.textContent = [line("Docker", r.docker), ...(r.engine ? [`  ${r.engine.name}, ID ${r.engine.id}, ${r.engine.os_type}/${r.engine.architecture}`] : []), line("Gateway", r.gateway),
     `previews: ${r.previews}`, `worktrees: ${(r.worktrees_bytes / 1e6).toFixed(1)} MB`, `home: ${r.home}`].join("\n");
 });
 
@@ -526,9 +526,38 @@ function storedValue(s, key) {
 }
 const onOff = (v) => ["on", "true", "yes", "1"].includes(String(v));
 
+// The engine in use, in the words of `branchyard doctor`, and the contexts to choose from.
+function engineText(r) {
+  const lines = [];
+  if (r.engine) {
+    const e = r.engine;
+    lines.push(`${e.name}: ${e.product || "Docker"} ${e.server_version} (API ${e.api_version}), ${e.os_type}/${e.architecture}, ${e.operating_system}`);
+    lines.push(`ID ${e.id}`);
+  }
+  if (r.endpoint) lines.push(`at ${r.endpoint.host}, chosen by ${r.endpoint.chosen_by}`);
+  if (r.endpoint) for (const n of r.endpoint.notes) lines.push(`note: ${n}`);
+  if (r.error) lines.push(`✗ ${r.error.message}`);
+  return lines.join("\n");
+}
+
+async function loadEngine() {
+  const [report, contexts] = await Promise.all([
+    call("engine_show").catch(() => null),
+    call("engine_contexts").catch(() => []),
+  ]);
+  $("engine-info").textContent = report ? engineText(report) : "The engine could not be asked.";
+  const chosen = (report && report.setting) || (contexts.find((c) => c.current) || {}).name || "default";
+  $("set-context").replaceChildren(...contexts.map((c) => el("option", {
+    value: c.name, selected: c.name === chosen,
+    textContent: `${c.name}${c.host ? ` — ${c.host}` : ""}${c.description ? ` (${c.description})` : ""}${c.current ? " · in use" : ""}`,
+  })));
+  $("set-context").dataset.initial = chosen;
+}
+
 async function openSettings() {
   const s = await call("settings_get").catch(() => null);
   if (!s) return;
+  loadEngine();
   for (const input of document.querySelectorAll("#settings-form [data-key]")) {
     const v = storedValue(s, input.dataset.key);
     if (input.type === "checkbox") input.checked = onOff(v); else input.value = v;
@@ -563,9 +592,19 @@ $("settings-form").addEventListener("submit", async (ev) => {
     if (value === "") continue;
     try { notes.push(...await invoke("settings_set", { key, value })); } catch (e) { showError(e); return; }
   }
+  const context = $("set-context").value;
+  if (context && context !== $("set-context").dataset.initial) {
+    try {
+      const r = await invoke("engine_use", { name: context, force: $("set-context-force").checked });
+      notes.push(`Docker context ${r.context}${r.engine ? `: ${r.engine.name} (ID ${r.engine.id})` : ""}`, ...r.notes);
+      $("set-context").dataset.initial = context;
+      $("app-restart").hidden = !r.restart_needed;
+    } catch (e) { showError(e); return; }
+  }
   $("settings-pending").textContent = notes.join("\n");
   showNote(notes.length ? "Settings saved and applied." : "Settings saved.");
 });
+$("app-restart").addEventListener("click", () => call("restart_app").catch(() => {}));
 for (const [button, cmd] of [["ca-trust", "ca_trust"], ["ca-untrust", "ca_untrust"]]) {
   $(button).addEventListener("click", async () => {
     const r = await call(cmd).catch(() => null);
@@ -576,6 +615,9 @@ for (const [button, cmd] of [["ca-trust", "ca_trust"], ["ca-untrust", "ca_untrus
 }
 
 listen("branchyard://event", (e) => onEvent(e.payload));
+// An engine that cannot be used (not running, or not the one the previews live
+// on) is said at once: the cards alone would only show no services.
+invoke("engine_show").then((r) => { if (r.error) showError(r.error); }).catch(() => {});
 followOutput().catch(() => {});
 loadRepos().catch(() => {});
 loadPreviews().catch(() => {});

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use branchyard_core::engine::{
-    BranchView, DoctorReport, DownOptions, Orphan, PreviewRef, PreviewStatus, PreviewView,
-    UpOptions,
+    BranchView, DockerContext, DoctorReport, DownOptions, EngineReport, Orphan, PreviewRef,
+    PreviewStatus, PreviewView, UpOptions, UseReport,
 };
 use branchyard_core::error::ErrorDto;
 use branchyard_core::gateway::GatewaySettings;
@@ -153,6 +153,38 @@ pub async fn gc(engine: State<'_, Engine>, apply: bool) -> Res<Vec<Orphan>> {
 #[tauri::command]
 pub async fn doctor(engine: State<'_, Engine>) -> Res<DoctorReport> {
     engine.doctor().await.map_err(dto)
+}
+
+/// The Docker engine in use: its address, who chose it, what it says about
+/// itself, or why it cannot be used.
+#[tauri::command]
+pub async fn engine_show(engine: State<'_, Engine>) -> Res<EngineReport> {
+    Ok(engine.engine_report().await)
+}
+
+/// The docker contexts to choose from, the one in use marked.
+#[tauri::command]
+pub fn engine_contexts(engine: State<'_, Engine>) -> Res<Vec<DockerContext>> {
+    engine.docker_contexts().map_err(dto)
+}
+
+/// Chooses docker context `name` for the next start (as `branchyard engine use`).
+#[tauri::command]
+pub async fn engine_use(
+    engine: State<'_, Engine>,
+    name: String,
+    force: Option<bool>,
+) -> Res<UseReport> {
+    engine
+        .use_context(&name, force.unwrap_or(false))
+        .await
+        .map_err(dto)
+}
+
+/// Restarts the app, so a newly chosen engine is used.
+#[tauri::command]
+pub fn restart_app<R: Runtime>(app: AppHandle<R>) {
+    app.restart()
 }
 
 /// What the settings panel shows: the gateway settings in effect, what the

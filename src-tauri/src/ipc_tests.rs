@@ -204,6 +204,27 @@ fn settings_are_read_and_a_bad_value_is_refused() {
 }
 
 #[test]
+fn the_engine_in_use_and_the_contexts_to_choose_from_are_served() {
+    let f = app();
+    let report = invoke(&f, "engine_show", json!({})).unwrap();
+    let id = Command::new("docker")
+        .args(["info", "--format", "{{.ID}}"])
+        .output()
+        .unwrap();
+    let id = String::from_utf8_lossy(&id.stdout).trim().to_string();
+    assert_eq!(report["engine"]["id"], id.as_str(), "{report}");
+    assert!(report["endpoint"]["chosen_by"].is_string(), "{report}");
+    let contexts = invoke(&f, "engine_contexts", json!({})).unwrap();
+    assert_eq!(contexts[0]["name"], "default", "{contexts}");
+    let e = invoke(&f, "engine_use", json!({"name": "no-such-context"})).unwrap_err();
+    assert_eq!(e["code"], "not_found");
+    assert!(
+        e["message"].as_str().unwrap().contains("default"),
+        "lists the contexts that exist: {e}"
+    );
+}
+
+#[test]
 fn stopping_an_unknown_preview_is_an_error() {
     let f = app();
     let err = invoke(&f, "preview_stop", json!({"id": "shop/nope"})).unwrap_err();

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::fixture;
 use crate::support::{self, Env, GATEWAY, TEST_LABEL};
-use crate::{launch, missing, root, shot};
+use crate::{launch, missing, root, shot, text_of};
 
 /// Prints five thousand lines a second: the logs panel must stay usable.
 const CHATTY: &str = "while true; do seq 1 5000; sleep 1; done";
@@ -398,6 +398,36 @@ async fn a_preview_lives_its_whole_life_in_the_window() {
         .await
         .unwrap();
     assert_eq!(port, json!(support::HTTP_PORT.to_string()));
+    // And the Docker engine in use, as `branchyard doctor` names it.
+    let id = Command::new("docker")
+        .args(["info", "--format", "{{.ID}}"])
+        .output()
+        .unwrap();
+    let id = String::from_utf8_lossy(&id.stdout).trim().to_string();
+    let mut engine_text = String::new();
+    for _ in 0..100 {
+        engine_text = text_of(&c, "#engine-info").await;
+        if engine_text.contains(&id) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        engine_text.contains(&id) && engine_text.contains("chosen by"),
+        "Settings shows the engine's ID and who chose it: {engine_text}"
+    );
+    let options = c
+        .execute(
+            "return [...document.querySelectorAll('#set-context option')].map(o => o.value)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        options[0],
+        json!("default"),
+        "the contexts to choose from: {options}"
+    );
     shot(&c, "15-settings").await;
 
     c.close().await.unwrap();

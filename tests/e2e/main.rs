@@ -7,13 +7,16 @@
 mod compose_structure;
 mod crash;
 mod degraded;
+mod engines;
 mod failures;
 mod fixture;
 mod following;
 mod https;
 mod pages;
+mod podman;
 mod previews;
 mod safety;
+mod second_engine;
 mod settings;
 mod support;
 mod tls_client;

@@ -293,3 +293,65 @@ pub fn preview(env: &Env, id: &str) -> Option<serde_json::Value> {
     let ls = env.json(&["ls"]);
     ls.as_array()?.iter().find(|p| p["id"] == id).cloned()
 }
+
+/// A Branchyard home and a docker config directory of a test's own, with the
+/// environment's Docker variables cleared.
+pub struct Isolated {
+    /// `$BRANCHYARD_HOME`.
+    pub home: tempfile::TempDir,
+    /// `$DOCKER_CONFIG`.
+    pub config: tempfile::TempDir,
+}
+
+impl Isolated {
+    /// New, empty ones.
+    pub fn new() -> Isolated {
+        Isolated {
+            home: tempfile::tempdir().unwrap(),
+            config: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// `branchyard args…` with `env` added.
+    pub fn cmd(&self, args: &[&str], env: &[(&str, String)]) -> Command {
+        let mut c = Command::new(cli_bin());
+        clear_docker_env(&mut c);
+        c.args(args)
+            .env("BRANCHYARD_HOME", self.home.path())
+            .env("BRANCHYARD_GATEWAY_NAME", &*GATEWAY)
+            .env("DOCKER_CONFIG", self.config.path());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Runs `branchyard args…` with `env` added.
+    pub fn run(&self, args: &[&str], env: &[(&str, String)]) -> Output {
+        self.cmd(args, env).output().expect("run branchyard")
+    }
+
+    /// `branchyard --json doctor …` (it exits 1 here: no gateway runs in this home).
+    pub fn doctor(&self, args: &[&str], env: &[(&str, String)]) -> (serde_json::Value, Output) {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        a.push("doctor");
+        let out = self.run(&a, env);
+        let v = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("doctor printed no JSON ({e}):\n{}", text(&out)));
+        (v, out)
+    }
+}
+
+/// Removes the variables that choose a Docker engine, so a test says which it means.
+pub fn clear_docker_env(c: &mut Command) {
+    for k in [
+        "DOCKER_HOST",
+        "DOCKER_CONTEXT",
+        "DOCKER_TLS_VERIFY",
+        "DOCKER_TLS",
+        "DOCKER_CERT_PATH",
+    ] {
+        c.env_remove(k);
+    }
+}

@@ -11,6 +11,10 @@ pub struct Cli {
     /// Print machine-readable JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Use this docker context for this command (over the docker.context
+    /// setting, DOCKER_HOST and DOCKER_CONTEXT); `default` is the docker CLI's default.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -111,8 +115,11 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
-    /// Check Docker, the gateway and disk use.
+    /// Check Docker (which engine, and who chose it), the gateway and disk use.
     Doctor,
+    /// The Docker engine Branchyard uses, and choosing another.
+    #[command(subcommand)]
+    Engine(EngineCmd),
     /// Run live status, branch following and gateway upkeep in the foreground.
     Serve,
     /// Read or change settings.
@@ -121,6 +128,25 @@ pub enum Command {
     /// The local certificate authority for HTTPS previews.
     #[command(subcommand)]
     Ca(CaCmd),
+}
+
+/// `branchyard engine …`.
+#[derive(Debug, Subcommand)]
+pub enum EngineCmd {
+    /// The engine in use: its address, who chose it, and what it says about itself.
+    Show,
+    /// The docker contexts to choose from, the one in use marked.
+    Contexts,
+    /// Use docker context NAME from now on (`default`: DOCKER_HOST, or the
+    /// first well-known socket that answers).
+    Use {
+        /// The context's name.
+        name: String,
+        /// Store it even when it does not answer, or when previews live on
+        /// another engine (they stay there).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// `branchyard ca …`.
@@ -199,7 +225,8 @@ pub enum SettingsCmd {
     /// Show settings.
     Get,
     /// Change a setting: gateway.http_port, gateway.https_port, gateway.admin_port,
-    /// gateway.https (auto|on|off), gateway.redirect_https (on|off), gateway.lan (on|off).
+    /// gateway.https (auto|on|off), gateway.redirect_https (on|off), gateway.lan (on|off),
+    /// docker.context (a docker context, or default).
     Set {
         /// Setting name.
         key: String,

@@ -1,8 +1,12 @@
 //! How results and events look in a terminal, or as JSON with `--json`.
 
 use anyhow::Result;
+use branchyard_core::docker::endpoint::{EngineInfo, Located};
 use branchyard_core::docker::{ExecOutcome, LogLine};
-use branchyard_core::engine::{BranchView, DoctorReport, Orphan, PreviewStatus, PreviewView};
+use branchyard_core::engine::{
+    BranchView, DockerContext, DoctorReport, EngineReport, Orphan, PreviewStatus, PreviewView,
+    UseReport,
+};
 use branchyard_core::error::ErrorDto;
 use branchyard_core::events::{Event, StepStatus};
 use branchyard_core::gateway::GatewaySettings;
@@ -442,12 +446,95 @@ pub fn doctor(r: &DoctorReport, json: bool) -> Result<()> {
     };
     println!("home: {}", r.home);
     line("docker", &r.docker);
+    engine_lines(r.endpoint.as_ref(), r.engine.as_ref());
     line("gateway", &r.gateway);
     println!(
         "worktrees: {:.1} MB, {} previews",
         r.worktrees_bytes as f64 / 1e6,
         r.previews
     );
+    Ok(())
+}
+
+/// The engine's details and the notes on how it was chosen, indented under a ✔/✘ line.
+fn engine_lines(endpoint: Option<&Located>, engine: Option<&EngineInfo>) {
+    if let Some(i) = engine {
+        println!(
+            "  engine: {}  ID {}  {} {}/{}  {}",
+            i.name,
+            i.id,
+            i.product.as_deref().unwrap_or("Docker"),
+            i.os_type,
+            i.architecture,
+            i.operating_system
+        );
+    }
+    if let Some(l) = endpoint {
+        if engine.is_none() {
+            println!(
+                "  endpoint: {} (chosen by {})",
+                l.endpoint.host, l.endpoint.source
+            );
+        }
+        for n in &l.notes {
+            println!("  note: {n}");
+        }
+    }
+}
+
+/// The engine in use (`branchyard engine show`).
+pub fn engine(r: &EngineReport, json: bool) -> Result<()> {
+    if json {
+        return json_out(r);
+    }
+    match (&r.endpoint, &r.error) {
+        (Some(l), None) => println!("✔ {} (chosen by {})", l.endpoint.host, l.endpoint.source),
+        (_, Some(e)) => println!("✘ {}", e.message),
+        (None, None) => println!("✘ no engine"),
+    }
+    engine_lines(r.endpoint.as_ref(), r.engine.as_ref());
+    if let Some(s) = &r.setting {
+        println!("  setting docker.context = {s}");
+    }
+    Ok(())
+}
+
+/// Docker contexts, the one in use starred (as `docker context ls`).
+pub fn contexts(list: &[DockerContext], json: bool) -> Result<()> {
+    if json {
+        return json_out(list);
+    }
+    for c in list {
+        let name = format!("{}{}", c.name, if c.current { " *" } else { "" });
+        let mut extra = Vec::new();
+        if !c.tls_material.is_empty() {
+            extra.push(format!("TLS: {}", c.tls_material.join(" ")));
+        }
+        if c.skip_tls_verify {
+            extra.push("skips TLS verification (refused)".into());
+        }
+        if let Some(e) = &c.error {
+            extra.push(format!("unreadable: {e}"));
+        }
+        println!(
+            "{:<24} {:<44} {:<40} {}",
+            name,
+            c.host.as_deref().unwrap_or("-"),
+            c.description,
+            extra.join("; ")
+        );
+    }
+    Ok(())
+}
+
+/// What `branchyard engine use` did.
+pub fn used(r: &UseReport, json: bool) -> Result<()> {
+    if json {
+        return json_out(r);
+    }
+    for l in r.lines() {
+        println!("{l}");
+    }
     Ok(())
 }
 

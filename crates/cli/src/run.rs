@@ -3,17 +3,21 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use branchyard_core::engine::{DownOptions, PreviewRef, UpOptions};
+use branchyard_core::engine::{DownOptions, EngineOptions, PreviewRef, UpOptions};
+use branchyard_core::paths::Home;
 use branchyard_core::Engine;
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::args::{CaCmd, Cli, Command, PreviewArg, RepoCmd, SettingsCmd};
+use crate::args::{CaCmd, Cli, Command, EngineCmd, PreviewArg, RepoCmd, SettingsCmd};
 use crate::print;
 
 /// Runs `cli`; the exit code says whether it worked.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
-    let engine = Engine::from_env()?;
+    let options = EngineOptions {
+        docker_context: cli.context.clone(),
+    };
+    let engine = Engine::open_with(Home::from_env()?, options)?;
     let json = cli.json;
     // A run whose process died (killed, crashed) is undone before anything else.
     match engine.recover_interrupted().await {
@@ -52,7 +56,16 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let rec = result?;
             print::ready(&rec, json)?;
         }
-        Command::Ls => print::previews(&engine.list().await?, json)?,
+        Command::Ls => {
+            let list = engine.list().await?;
+            print::previews(&list, json)?;
+            if !list.is_empty() {
+                // Without the previews' engine, their services cannot be shown: say why.
+                if let Err(e) = engine.docker().await {
+                    eprintln!("warning: services are not shown: {e}");
+                }
+            }
+        }
         Command::Status { preview, follow } => {
             let r = preview_ref(&preview);
             print::status(&engine.status(&r).await?, json)?;
@@ -142,6 +155,17 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         }
+        Command::Engine(EngineCmd::Show) => {
+            let report = engine.engine_report().await;
+            print::engine(&report, json)?;
+            if report.error.is_some() {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Engine(EngineCmd::Contexts) => print::contexts(&engine.docker_contexts()?, json)?,
+        Command::Engine(EngineCmd::Use { name, force }) => {
+            print::used(&engine.use_context(&name, force).await?, json)?
+        }
         Command::Serve => {
             let cancel = CancellationToken::new();
             let printer = print::follow_events(engine.subscribe(), None, json);
@@ -166,6 +190,16 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Settings(SettingsCmd::Get) => {
             let s = engine.gateway_settings()?;
             print::settings(&s, json)?;
+            if !json {
+                let context = engine
+                    .stored_settings()?
+                    .remove(branchyard_core::engine::CONTEXT_SETTING)
+                    .flatten();
+                println!(
+                    "docker.context = {}",
+                    context.as_deref().unwrap_or("(not set: DOCKER_HOST, DOCKER_CONTEXT, the current context, then the usual sockets)")
+                );
+            }
         }
         Command::Settings(SettingsCmd::Set { key, value }) => {
             let notes = engine.change_setting(&key, &value).await?;

@@ -1,7 +1,8 @@
-//! Docker: the client, labels, image builds, events, logs and exec.
+//! Docker: reaching the engine (`endpoint`), labels, image builds, events, logs and exec.
 
 mod build;
 mod client;
+pub mod endpoint;
 mod events;
 mod exec;
 pub mod labels;
@@ -20,14 +21,6 @@ pub use logs::{last_lines, logs, LogLine};
 /// Errors talking to the Docker engine, building images or starting services.
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
-    /// Docker does not answer.
-    #[error("Docker is not reachable at {address} ({reason}): start Docker (e.g. `dockerd &` or Docker Desktop) and try again")]
-    Unreachable {
-        /// Where we looked (`unix:///var/run/docker.sock` or `$DOCKER_HOST`).
-        address: String,
-        /// What the client said.
-        reason: String,
-    },
     /// An image build failed.
     #[error(
         "building the image of service {service} failed: {message}\nlast build output:\n{log_tail}"
@@ -94,7 +87,7 @@ impl DockerError {
             DockerError::Start { .. } | DockerError::ImageMissing { .. } => Code::Start,
             DockerError::ExternalMissing { .. } => Code::Config,
             DockerError::Cancelled => Code::Invalid,
-            DockerError::Unreachable { .. } | DockerError::Other(_) => Code::Docker,
+            DockerError::Other(_) => Code::Docker,
         }
     }
 

@@ -4,6 +4,7 @@
 
 mod compensate;
 mod degraded;
+mod endpoint;
 mod external;
 mod health;
 mod inspect;
@@ -11,6 +12,7 @@ mod maintain;
 mod operate;
 mod repos;
 mod routing;
+mod same_engine;
 mod serve;
 pub mod settings;
 mod suspend;
@@ -27,6 +29,7 @@ use crate::gateway::{Gateway, GatewaySettings};
 use crate::paths::Home;
 use crate::store::{PreviewRecord, Store};
 
+pub use endpoint::{DockerContext, EngineOptions, EngineReport, UseReport, CONTEXT_SETTING};
 pub use inspect::{PreviewStatus, PreviewView};
 pub use maintain::{DoctorReport, Orphan};
 pub use operate::DownOptions;
@@ -70,7 +73,11 @@ struct Inner {
     home: Home,
     store: Store,
     events: Events,
-    docker: OnceCell<bollard::Docker>,
+    options: EngineOptions,
+    /// The Docker engine, reached on first need (see `endpoint`).
+    connection: OnceCell<endpoint::Connection>,
+    /// Set once the engine reached is known to be the previews' own.
+    same_engine: OnceCell<()>,
     gateway: Mutex<Option<Gateway>>,
     routes: routing::RouteQueue,
     /// The one watch of the state database, made on first need (see `db_changes`).
@@ -91,13 +98,26 @@ impl Engine {
     /// # Errors
     /// When the database cannot be opened.
     pub fn open(home: Home) -> Result<Self> {
+        Self::open_with(home, EngineOptions::default())
+    }
+
+    /// Opens the engine on `home` with `options` (a docker context for this
+    /// open only). Docker is connected lazily, on first need.
+    ///
+    /// # Errors
+    /// When the database cannot be opened, or `options` names a docker
+    /// context that does not exist (the error lists those that do).
+    pub fn open_with(home: Home, options: EngineOptions) -> Result<Self> {
+        Self::check_flag(&options)?;
         let store = Store::open(&home.db_path())?;
         Ok(Engine {
             inner: Arc::new(Inner {
                 home,
                 store,
                 events: Events::new(1024),
-                docker: OnceCell::new(),
+                options,
+                connection: OnceCell::new(),
+                same_engine: OnceCell::new(),
                 gateway: Mutex::new(None),
                 routes: routing::RouteQueue::default(),
                 db_watch: std::sync::Mutex::new(None),
@@ -131,16 +151,20 @@ impl Engine {
         self.inner.events.send(e);
     }
 
-    /// The Docker client, connected on first use.
+    /// The Docker client of the engine chosen at open (`--context`, the
+    /// `docker.context` setting, then the docker CLI's order), connected on
+    /// first use; it is the engine the previews live on, or there are none.
     ///
     /// # Errors
-    /// When Docker is not reachable (the message says how to start it).
+    /// When that engine is not reachable (never another is used instead), or
+    /// previews live on another engine.
     pub async fn docker(&self) -> Result<&bollard::Docker> {
-        Ok(self
-            .inner
-            .docker
-            .get_or_try_init(crate::docker::connect)
-            .await?)
+        let c = self.connection().await?;
+        self.inner
+            .same_engine
+            .get_or_try_init(|| self.check_same_engine(c))
+            .await?;
+        Ok(&c.docker)
     }
 
     /// Gateway settings from the store (ports), with defaults.
@@ -182,6 +206,9 @@ impl Engine {
     /// Unknown key or bad value.
     pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
         settings::validate(key, value)?;
+        if key == CONTEXT_SETTING {
+            self.check_context_setting(value)?;
+        }
         Ok(self.store().set_setting(key, value)?)
     }
 

@@ -60,6 +60,10 @@ pub enum Error {
     /// Docker problem.
     #[error(transparent)]
     Docker(#[from] crate::docker::DockerError),
+    /// The Docker engine cannot be chosen or reached (boxed: its variants carry
+    /// the endpoint, who chose it and the fix, and would make every `Result` large).
+    #[error(transparent)]
+    Endpoint(Box<crate::docker::endpoint::EndpointError>),
     /// Files carried into a worktree.
     #[error(transparent)]
     Carry(Box<crate::carry::CarryError>),
@@ -91,6 +95,12 @@ pub enum Error {
     Internal(String),
 }
 
+impl From<crate::docker::endpoint::EndpointError> for Error {
+    fn from(e: crate::docker::endpoint::EndpointError) -> Self {
+        Error::Endpoint(Box::new(e))
+    }
+}
+
 impl From<crate::carry::CarryError> for Error {
     fn from(e: crate::carry::CarryError) -> Self {
         match e {
@@ -111,6 +121,7 @@ impl Error {
             Error::Busy(_) => Code::Busy,
             Error::Compose(e) => e.code(),
             Error::Docker(e) => e.code(),
+            Error::Endpoint(e) => e.code(),
             Error::Carry(e) => e.code(),
             Error::Git(e) => e.code(),
             Error::Gateway(_) => Code::Gateway,

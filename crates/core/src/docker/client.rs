@@ -1,4 +1,4 @@
-//! Connecting to the local engine, and listing containers by label.
+//! Connecting to the engine of this environment, and listing containers by label.
 
 use std::collections::HashMap;
 
@@ -6,27 +6,19 @@ use bollard::models::ContainerSummary;
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use bollard::Docker;
 
+use super::endpoint::{self, EndpointError};
 use super::labels::PROJECT;
 use super::DockerError;
 
-/// Where the client looks for the engine: `$DOCKER_HOST` or the local socket.
-fn address() -> String {
-    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
-}
-
-/// Connects to the local Docker engine, agrees on an API version and pings it.
+/// Connects to the engine the docker CLI would use in this environment
+/// (DOCKER_HOST, DOCKER_CONTEXT, the current context, else the first
+/// well-known socket that answers) and pings it. Never another engine.
 ///
 /// # Errors
-/// [`DockerError::Unreachable`] saying how to start Docker.
-pub async fn connect() -> Result<Docker, DockerError> {
-    let unreachable = |e: bollard::errors::Error| DockerError::Unreachable {
-        address: address(),
-        reason: e.to_string(),
-    };
-    let docker = Docker::connect_with_local_defaults().map_err(unreachable)?;
-    let docker = docker.negotiate_version().await.map_err(unreachable)?;
-    docker.ping().await.map_err(unreachable)?;
-    Ok(docker)
+/// [`EndpointError`] naming the endpoint, who chose it and the fix.
+pub async fn connect() -> Result<Docker, EndpointError> {
+    let located = endpoint::locate(None, None, &endpoint::EnvSnapshot::capture()).await?;
+    endpoint::connect(&located.endpoint).await
 }
 
 /// Whether a bollard error is Docker's 404 (no such object).
@@ -91,19 +83,6 @@ mod tests {
         assert!(
             list.is_empty(),
             "no container carries an unknown project label"
-        );
-    }
-
-    #[test]
-    fn the_unreachable_error_says_where_and_what_to_do() {
-        let e = DockerError::Unreachable {
-            address: "unix:///var/run/docker.sock".into(),
-            reason: "connection refused".into(),
-        };
-        let text = e.to_string();
-        assert!(
-            text.contains("unix:///var/run/docker.sock") && text.contains("dockerd &"),
-            "{text}"
         );
     }
 }

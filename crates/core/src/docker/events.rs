@@ -43,13 +43,18 @@ pub enum ContainerAction {
 }
 
 impl ContainerAction {
-    /// Reads Docker's action string (`die`, `health_status: healthy`, …).
+    /// Reads Docker's action string (`die`, `health_status: healthy`, …), and
+    /// Podman's where its compat API differs (`died`).
     pub fn parse(action: &str, attributes: &HashMap<String, String>) -> Self {
         match action {
             "create" => ContainerAction::Create,
             "start" => ContainerAction::Start,
-            "die" => ContainerAction::Die {
-                exit_code: attributes.get("exitCode").and_then(|c| c.parse().ok()),
+            // Podman's compat API says `died` and `containerExitCode`.
+            "die" | "died" => ContainerAction::Die {
+                exit_code: attributes
+                    .get("exitCode")
+                    .or_else(|| attributes.get("containerExitCode"))
+                    .and_then(|c| c.parse().ok()),
             },
             "oom" => ContainerAction::Oom,
             "restart" => ContainerAction::Restart,
@@ -218,6 +223,15 @@ mod tests {
             ContainerAction::parse("exec_create: sh", &attrs),
             ContainerAction::Other(_)
         ));
+    }
+
+    #[test]
+    fn podmans_died_with_its_exit_code_attribute_is_a_die() {
+        let attrs = HashMap::from([("containerExitCode".to_string(), "3".to_string())]);
+        assert_eq!(
+            ContainerAction::parse("died", &attrs),
+            ContainerAction::Die { exit_code: Some(3) }
+        );
     }
 
     #[test]

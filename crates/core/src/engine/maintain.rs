@@ -27,8 +27,12 @@ pub struct Orphan {
 pub struct DoctorReport {
     /// Branchyard's home.
     pub home: String,
-    /// Docker's version, or why it is unreachable.
+    /// Docker's version and where it is, or why it cannot be used.
     pub docker: std::result::Result<String, String>,
+    /// How the engine is reached and who chose it (`None`: that failed).
+    pub endpoint: Option<crate::docker::endpoint::Located>,
+    /// What the engine says about itself (`None`: it did not answer).
+    pub engine: Option<crate::docker::endpoint::EngineInfo>,
     /// Gateway health and where it listens, or why not.
     pub gateway: std::result::Result<String, String>,
     /// Bytes used by all worktrees.
@@ -164,24 +168,27 @@ impl Engine {
         Ok(out)
     }
 
-    /// Checks Docker, the gateway and disk use.
+    /// Checks Docker (which engine, reached how, and what it says about
+    /// itself), the gateway and disk use.
     ///
     /// # Errors
     /// Store failure only: every other problem is reported in the result.
     pub async fn doctor(&self) -> Result<DoctorReport> {
-        let docker = match self.docker().await {
-            Ok(d) => match d.version().await {
-                Ok(v) => Ok(format!(
-                    "Docker {} (API {})",
-                    v.version.unwrap_or_default(),
-                    v.api_version.unwrap_or_default()
-                )),
-                Err(e) => Err(e.to_string()),
-            },
-            Err(e) => Err(e.to_string()),
+        let report = self.engine_report().await;
+        let docker = match (&report.engine, &report.error, &report.endpoint) {
+            (_, Some(e), _) => Err(e.message.clone()),
+            (Some(i), None, Some(l)) => Ok(format!(
+                "{} {} (API {}) at {}, chosen by {}",
+                i.product.as_deref().unwrap_or("Docker"),
+                i.server_version,
+                i.api_version,
+                l.endpoint.host,
+                l.endpoint.source
+            )),
+            _ => Err("the engine did not answer".into()),
         };
         let gateway = match self.docker().await {
-            Err(e) => Err(e.to_string()),
+            Err(_) => Err("not checked: Docker cannot be used (above)".into()),
             Ok(d) => match crate::gateway::attach(d, self.home().root(), &self.gateway_settings()?)
                 .await
             {
@@ -212,6 +219,8 @@ impl Engine {
         Ok(DoctorReport {
             home: self.home().root().display().to_string(),
             docker,
+            endpoint: report.endpoint,
+            engine: report.engine,
             gateway,
             worktrees_bytes,
             previews: self.store().previews()?.len(),

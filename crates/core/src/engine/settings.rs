@@ -14,6 +14,10 @@ pub const KNOWN: &[(&str, &str)] = &[
     ("gateway.https", "auto, on or off"),
     ("gateway.redirect_https", "on or off"),
     ("gateway.lan", "on or off"),
+    (
+        super::endpoint::CONTEXT_SETTING,
+        "a docker context (`branchyard engine contexts`), or default",
+    ),
 ];
 
 /// How HTTPS is served and shown.
@@ -61,6 +65,8 @@ pub fn validate(key: &str, value: &str) -> Result<()> {
     let ok = match key {
         "gateway.https" => HttpsMode::parse(value).is_some(),
         "gateway.redirect_https" | "gateway.lan" => parse_bool(value).is_some(),
+        // Whether the context exists is checked by the engine, which knows where they are.
+        super::endpoint::CONTEXT_SETTING => !value.trim().is_empty(),
         _ => value.parse::<u16>().is_ok(),
     };
     if ok {
@@ -171,6 +177,11 @@ impl Engine {
     /// # Errors
     /// Unknown key or bad value, or the gateway could not be recreated.
     pub async fn change_setting(&self, key: &str, value: &str) -> Result<Vec<String>> {
+        if key == super::endpoint::CONTEXT_SETTING {
+            // The same checks as `branchyard engine use`: it exists, it answers,
+            // and it is the engine the previews live on.
+            return Ok(self.use_context(value, false).await?.lines());
+        }
         self.set_setting(key, value)?;
         let mut notes = Vec::new();
         // Stored is what counts: with Docker down, the next gateway start applies it.

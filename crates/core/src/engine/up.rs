@@ -56,9 +56,10 @@ impl Engine {
     pub async fn up(&self, repo: &str, branch: &str, opts: &UpOptions) -> Result<PreviewRecord> {
         let span = tracing::info_span!("up", repo, branch);
         async move {
-            // Docker is connected meanwhile (a failure to connect shows when it is used).
-            let (start, _) = tokio::join!(self.prepare_up(repo, branch), self.docker());
-            let start = start?;
+            // The engine first: one that cannot be used (unreachable, or not the
+            // previews' own) stops `up` before a record or a worktree is made.
+            self.docker().await?;
+            let start = self.prepare_up(repo, branch).await?;
             let id = start.record.id.clone();
             self.take_lease(&id, "up").await?;
             let result = self.run_up(&start, opts).await;
